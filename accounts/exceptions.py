@@ -1,0 +1,32 @@
+"""Why a flow step was refused before or after the provider was asked.
+
+The provider's own outcomes live in `accounts.verification.exceptions`; these
+are the flow's. Views turn both into messages.
+"""
+
+from __future__ import annotations
+
+
+class FlowError(Exception):
+    """Base class for refusals of the login and verification flows."""
+
+
+class RateLimited(FlowError):
+    """Too many attempts from this client, session or number: nothing was sent."""
+
+    def __init__(self, *, retry_after: int, scope: str):
+        super().__init__(f"rate limited ({scope}), retry after {retry_after}s")
+        self.retry_after = max(1, int(retry_after))
+        self.scope = scope
+
+
+class WrongCodeLockout(RateLimited):
+    """Too many wrong codes for this number: even a correct code is refused for now."""
+
+
+class NoPendingVerification(FlowError):
+    """There is nothing to check: the session holds no live verification."""
+
+
+class CodeAlreadySent(FlowError):
+    """The number already has a live request from this session: keep using it."""

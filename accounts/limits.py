@@ -1,0 +1,72 @@
+"""Rate limits on sending and checking codes, shared by the web pages and the API.
+
+Counters live in the default cache (django-ratelimit), under group names that
+every entry point uses, so a client cannot get around a limit by switching
+between them. Rates come from settings (VERIFY_RATE_*).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django_ratelimit.core import get_usage
+
+from .exceptions import RateLimited, WrongCodeLockout
+
+
+def client_ip(request) -> str:
+    """Return the address of the client that sent `request`.
+
+    REMOTE_ADDR only: a header such as X-Forwarded-For is written by the
+    client and would let anyone pick a fresh address for every request.
+    """
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def _usage(request, *, group, value, rate, increment):
+    return get_usage(
+        request, group=group, key=lambda _group, _request: value, rate=rate, increment=increment
+    )
+
+
+def _enforce(request, limits, *, increment=True):
+    """Count one hit on each (group, value, rate); raise RateLimited when any is over."""
+    for group, value, rate in limits:
+        usage = _usage(request, group=group, value=value, rate=rate, increment=increment)
+        if usage and usage["should_limit"]:
+            raise RateLimited(retry_after=usage["time_left"], scope=group)
+
+
+def limit_start(request, *, number: str) -> None:
+    """Count a code sent to `number` (a start, a resend or a call)."""
+    _enforce(
+        request,
+        [
+            ("verify.start.ip", client_ip(request), settings.VERIFY_RATE_START_PER_IP),
+            ("verify.start.number", number, settings.VERIFY_RATE_START_PER_NUMBER),
+        ],
+    )
+
+
+def limit_check(request, *, session_key: str) -> None:
+    """Count a code typed in this session and from this client."""
+    _enforce(
+        request,
+        [
+            ("verify.check.session", session_key, settings.VERIFY_RATE_CHECK_PER_SESSION),
+            ("verify.check.ip", client_ip(request), settings.VERIFY_RATE_CHECK_PER_IP),
+        ],
+    )
+
+
+def refuse_locked_number(request, *, number: str) -> None:
+    """Refuse any code for `number` once it has had too many wrong ones."""
+    rate = settings.VERIFY_RATE_WRONG_CODES_PER_NUMBER
+    usage = _usage(request, group="verify.wrong.number", value=number, rate=rate, increment=False)
+    if usage and usage["count"] >= usage["limit"]:
+        raise WrongCodeLockout(retry_after=usage["time_left"], scope="verify.wrong.number")
+
+
+def record_wrong_code(request, *, number: str) -> None:
+    """Count a wrong code for `number`, whatever the session or client."""
+    rate = settings.VERIFY_RATE_WRONG_CODES_PER_NUMBER
+    _usage(request, group="verify.wrong.number", value=number, rate=rate, increment=True)

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from phonenumber_field.modelfields import PhoneNumberField
+
+
+class Purpose(models.TextChoices):
+    """What a verification is for: what a correct code completes."""
+
+    LOGIN = "login", "log in"
+    SECOND_FACTOR = "second_factor", "second factor"
+    NEW_PHONE = "new_phone", "confirm a new phone number"
+    STEP_UP = "step_up", "confirm it is you"
+    API = "api", "API"
+
+
+class User(AbstractUser):
+    """A person who logs in by phone, by password, or by password and phone."""
+
+    phone_number_for_2fa = PhoneNumberField(
+        "phone number",
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="In international format (E.164), e.g. +14155550100.",
+    )
+    is_2fa_enabled = models.BooleanField(
+        "second factor enabled",
+        default=False,
+        help_text="Ask for a code sent to the phone number after the password.",
+    )
+
+    def __str__(self):
+        return self.username

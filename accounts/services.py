@@ -1,0 +1,330 @@
+"""The verification flows: start, check, resend, call, cancel, finish.
+
+The session holds at most one pending verification, a dict under
+PENDING_SESSION_KEY, server side only: the upstream request id never reaches
+the browser. Views call these functions and turn their exceptions into
+messages; the provider is reached only through `accounts.verification`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import secrets
+import time
+
+from django.conf import settings
+from django.contrib.auth import login
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+
+from . import limits
+from .events import Outcome, verification_event
+from .exceptions import CodeAlreadySent, NoPendingVerification, RateLimited
+from .models import Purpose, User
+from .phone import mask_phone_number
+from .selectors import user_get_by_phone_number
+from .verification import get_backend
+from .verification.exceptions import (
+    ActionNotAllowed,
+    ConcurrentVerification,
+    IncorrectCode,
+    ProviderUnavailable,
+    TooManyAttempts,
+    VerificationEnded,
+    VerificationError,
+    VerificationExpired,
+)
+
+logger = logging.getLogger(__name__)
+
+PENDING_SESSION_KEY = "_pending_verification"
+AUTHENTICATION_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+@dataclasses.dataclass
+class PendingVerification:
+    """The verification this session waits on."""
+
+    purpose: str
+    number: str
+    request_id: str
+    started_at: float
+    sent_at: float
+    user_id: int | None = None
+    next_url: str = ""
+    failed_attempts: int = 0
+    # A stand-in for a number that cannot log in (PASSWORDLESS_SIGNUP off):
+    # the person sees what everyone sees, but nothing was sent and no code
+    # will ever be accepted.
+    decoy: bool = False
+
+    @property
+    def expires_at(self) -> float:
+        return self.started_at + settings.VERIFY_CODE_TTL
+
+    @property
+    def is_expired(self) -> bool:
+        return time.time() >= self.expires_at
+
+
+def pending_get(request: HttpRequest) -> PendingVerification | None:
+    """Return the session's live pending verification, dropping an expired one."""
+    data = request.session.get(PENDING_SESSION_KEY)
+    if not data:
+        return None
+    try:
+        pending = PendingVerification(**data)
+    except TypeError:
+        # Written by an older version of this code: start again.
+        pending_clear(request)
+        return None
+    if pending.is_expired:
+        pending_clear(request)
+        return None
+    return pending
+
+
+def pending_save(request: HttpRequest, pending: PendingVerification) -> None:
+    request.session[PENDING_SESSION_KEY] = dataclasses.asdict(pending)
+
+
+def pending_clear(request: HttpRequest) -> None:
+    request.session.pop(PENDING_SESSION_KEY, None)
+
+
+def _require_pending(request: HttpRequest) -> PendingVerification:
+    pending = pending_get(request)
+    if pending is None:
+        raise NoPendingVerification
+    return pending
+
+
+def _cancel_quietly(pending: PendingVerification) -> None:
+    """Cancel a replaced request upstream where the provider allows it; never fail."""
+    if pending.decoy:
+        return
+    with contextlib.suppress(VerificationError):
+        get_backend().cancel(pending.request_id)
+
+
+def _is_decoy(purpose: str, number: str) -> bool:
+    return (
+        purpose == Purpose.LOGIN
+        and not settings.PASSWORDLESS_SIGNUP
+        and user_get_by_phone_number(number) is None
+    )
+
+
+def verification_start(
+    request: HttpRequest,
+    *,
+    number: str,
+    purpose: str = Purpose.LOGIN,
+    user: User | None = None,
+    next_url: str = "",
+) -> PendingVerification:
+    """Send a code to `number` and make it the session's pending verification.
+
+    Raises RateLimited before anything is sent, CodeAlreadySent when this
+    session's own request to the number is still live, and the provider's
+    outcomes otherwise. A failed start stores nothing and keeps any earlier
+    pending verification.
+    """
+    event = {"purpose": purpose, "number": number, "user_id": user.pk if user else None}
+    try:
+        limits.limit_start(request, number=number)
+    except RateLimited:
+        verification_event(request, outcome=Outcome.RATE_LIMITED, **event)
+        raise
+    current = pending_get(request)
+    decoy = _is_decoy(purpose, number)
+    if decoy:
+        request_id = secrets.token_hex(16)
+    else:
+        backend = get_backend()
+        event["backend"] = backend.name
+        try:
+            request_id = backend.start(number)
+        except ConcurrentVerification as exc:
+            if current and current.number == number and exc.request_id == current.request_id:
+                raise CodeAlreadySent from exc
+            verification_event(request, outcome=Outcome.REFUSED, detail="concurrent", **event)
+            raise
+        except VerificationError as exc:
+            verification_event(request, outcome=_failure_outcome(exc), detail=exc.status, **event)
+            raise
+    if current and current.request_id != request_id:
+        _cancel_quietly(current)
+    now = time.time()
+    pending = PendingVerification(
+        purpose=purpose,
+        number=number,
+        request_id=request_id,
+        started_at=now,
+        sent_at=now,
+        user_id=user.pk if user else None,
+        next_url=next_url,
+        decoy=decoy,
+    )
+    pending_save(request, pending)
+    verification_event(
+        request,
+        outcome=Outcome.STARTED,
+        request_id="" if decoy else request_id,
+        detail="decoy" if decoy else "",
+        **event,
+    )
+    return pending
+
+
+def _failure_outcome(exc: VerificationError) -> str:
+    """Name the log outcome of a provider refusal."""
+    if isinstance(exc, IncorrectCode):
+        return Outcome.WRONG_CODE
+    if isinstance(exc, TooManyAttempts):
+        return Outcome.TOO_MANY_ATTEMPTS
+    if isinstance(exc, VerificationEnded):
+        return Outcome.EXPIRED
+    if isinstance(exc, ProviderUnavailable):
+        return Outcome.UPSTREAM_ERROR
+    return Outcome.REFUSED
+
+
+def _pending_event(request, pending: PendingVerification, outcome: str, **extra) -> None:
+    verification_event(
+        request,
+        outcome=outcome,
+        purpose=pending.purpose,
+        number=pending.number,
+        request_id="" if pending.decoy else pending.request_id,
+        user_id=pending.user_id,
+        backend="" if pending.decoy else get_backend().name,
+        **extra,
+    )
+
+
+def verification_check(request: HttpRequest, *, code: str) -> PendingVerification:
+    """Check `code` against the pending verification and return it when right.
+
+    The pending verification leaves the session on success and when the
+    provider says the request is over; it stays for another try on a wrong
+    code or when the provider cannot be reached.
+    """
+    pending = _require_pending(request)
+    if not request.session.session_key:
+        request.session.save()
+    try:
+        limits.limit_check(request, session_key=request.session.session_key)
+        limits.refuse_locked_number(request, number=pending.number)
+    except RateLimited:
+        _pending_event(request, pending, Outcome.RATE_LIMITED)
+        raise
+    try:
+        if pending.decoy:
+            _decoy_check(pending)
+            result = None
+        else:
+            result = get_backend().check(pending.request_id, code)
+    except VerificationError as exc:
+        _pending_event(request, pending, _failure_outcome(exc), detail=exc.status)
+        if isinstance(exc, (IncorrectCode, TooManyAttempts)):
+            limits.record_wrong_code(request, number=pending.number)
+        if isinstance(exc, IncorrectCode):
+            pending.failed_attempts += 1
+            pending_save(request, pending)
+        elif isinstance(exc, VerificationEnded):
+            pending_clear(request)
+        raise
+    pending_clear(request)
+    _pending_event(
+        request,
+        pending,
+        Outcome.SUCCEEDED,
+        price=result.price if result else None,
+        currency=result.currency if result else None,
+    )
+    return pending
+
+
+def _decoy_check(pending: PendingVerification) -> None:
+    """Answer like a live request whose code is never right."""
+    attempts_left = settings.VERIFY_MAX_WRONG_CODES - pending.failed_attempts - 1
+    if attempts_left <= 0:
+        raise TooManyAttempts("wrong code too many times")
+    raise IncorrectCode("wrong code", attempts_left=attempts_left)
+
+
+def verification_resend(request: HttpRequest) -> PendingVerification:
+    """Send a fresh code for the pending verification; counts as a start."""
+    pending = _require_pending(request)
+    limits.limit_start(request, number=pending.number)
+    if not pending.decoy:
+        backend = get_backend()
+        # Vonage sends one code per request: a new code is a new request,
+        # possible once the old one is cancelled (refused in its first 30 s).
+        with contextlib.suppress(VerificationExpired):
+            backend.cancel(pending.request_id)
+        pending.request_id = backend.start(pending.number)
+    now = time.time()
+    pending.started_at = pending.sent_at = now
+    pending.failed_attempts = 0
+    pending_save(request, pending)
+    return pending
+
+
+def verification_call(request: HttpRequest) -> PendingVerification:
+    """Move the pending verification to its next channel (a voice call); counts as a start."""
+    pending = _require_pending(request)
+    limits.limit_start(request, number=pending.number)
+    if not pending.decoy:
+        try:
+            get_backend().trigger_next(pending.request_id)
+        except VerificationEnded:
+            pending_clear(request)
+            raise
+    pending.sent_at = time.time()
+    pending_save(request, pending)
+    return pending
+
+
+def verification_cancel(request: HttpRequest) -> bool:
+    """Forget the pending verification; return whether the provider stopped it too."""
+    pending = pending_get(request)
+    pending_clear(request)
+    if pending is None or pending.decoy:
+        return True
+    _pending_event(request, pending, Outcome.CANCELLED)
+    try:
+        get_backend().cancel(pending.request_id)
+    except (ActionNotAllowed, VerificationEnded):
+        return False
+    return True
+
+
+def phone_login_finish(request: HttpRequest, pending: PendingVerification) -> User:
+    """Log in the owner of the verified number, creating them when sign-up is open."""
+    user = user_get_by_phone_number(pending.number)
+    if user is None:
+        if not settings.PASSWORDLESS_SIGNUP:
+            raise NoPendingVerification
+        user = _user_create_for_phone(pending.number)
+    login(request, user, backend=AUTHENTICATION_BACKEND)
+    logger.info("phone login user_id=%s number=%s", user.pk, mask_phone_number(pending.number))
+    return user
+
+
+def _user_create_for_phone(number: str) -> User:
+    try:
+        with transaction.atomic():
+            user = User(username=f"user-{secrets.token_hex(6)}", phone_number_for_2fa=number)
+            user.set_unusable_password()
+            user.save()
+            return user
+    except IntegrityError:
+        # Another request verified the same number a moment earlier.
+        user = user_get_by_phone_number(number)
+        if user is None:
+            raise
+        return user

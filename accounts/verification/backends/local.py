@@ -1,0 +1,129 @@
+"""Codes generated and checked by this server, for development and tests.
+
+The console and locmem backends build on this class and differ only in how
+they deliver the message. Codes come from `secrets`, are stored hashed (keyed
+with SECRET_KEY) in the default cache, which every process of the site shares,
+and follow Vonage's rules: a code lives VERIFY_CODE_TTL seconds, three wrong
+codes kill the request, and one request per number is live at a time.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from django.core.cache import caches
+from django.utils.crypto import constant_time_compare, salted_hmac
+
+from ..exceptions import (
+    ActionNotAllowed,
+    ConcurrentVerification,
+    IncorrectCode,
+    TooManyAttempts,
+    VerificationExpired,
+)
+from .base import BaseVerificationBackend, CheckResult
+
+MAX_WRONG_CODES = 3
+KEY_PREFIX = "verification:local"
+
+
+class LocalCodeBackend(BaseVerificationBackend):
+    """Generate codes here; subclasses override deliver()."""
+
+    supports_next = True
+
+    def __init__(self, *, cache_alias="default", **kwargs):
+        super().__init__(**kwargs)
+        self.cache = caches[cache_alias]
+
+    def deliver(self, number: str, message: str, *, channel: str, code: str) -> None:
+        """Send `message` to `number` over `channel` ("sms" or "voice")."""
+        raise NotImplementedError("subclasses of LocalCodeBackend must override deliver()")
+
+    def message(self, code: str) -> str:
+        minutes = max(1, self.code_ttl // 60)
+        return f"{self.brand} code: {code}. Valid for {minutes} minutes."
+
+    def start(self, number: str) -> str:
+        request_id = secrets.token_hex(16)
+        # add() is atomic in every shared cache: of two starts racing for one
+        # number, one wins and the other sees the live request.
+        if not self.cache.add(self._number_key(number), request_id, self.code_ttl):
+            live = self.cache.get(self._number_key(number))
+            if live and self._load(live) is not None:
+                raise ConcurrentVerification("a request to this number is live", request_id=live)
+            self.cache.set(self._number_key(number), request_id, self.code_ttl)
+        self._send_code(request_id, number, channel="sms", expires_at=time.time() + self.code_ttl)
+        return request_id
+
+    def check(self, request_id: str, code: str) -> CheckResult:
+        record = self._load(request_id)
+        if record is None:
+            raise VerificationExpired("no live request", request_id=request_id)
+        if constant_time_compare(self._hash(request_id, code), record["code_hash"]):
+            # delete() reports whether this call removed the key: of two
+            # checks racing with the right code, exactly one succeeds.
+            if not self.cache.delete(self._request_key(request_id)):
+                raise VerificationExpired("already verified", request_id=request_id)
+            self._forget(request_id, record["number"])
+            return CheckResult(request_id=request_id)
+        attempts_key = self._request_key(request_id) + ":wrong"
+        self.cache.add(attempts_key, 0, self.code_ttl)
+        wrong = self.cache.incr(attempts_key)
+        if wrong >= MAX_WRONG_CODES:
+            self.cache.delete(self._request_key(request_id))
+            self._forget(request_id, record["number"])
+            raise TooManyAttempts("wrong code too many times", request_id=request_id)
+        raise IncorrectCode(
+            "wrong code", attempts_left=MAX_WRONG_CODES - wrong, request_id=request_id
+        )
+
+    def cancel(self, request_id: str) -> None:
+        record = self._load(request_id)
+        if record is None:
+            raise VerificationExpired("no live request", request_id=request_id)
+        self.cache.delete(self._request_key(request_id))
+        self._forget(request_id, record["number"])
+
+    def trigger_next(self, request_id: str) -> None:
+        # Like Vonage's workflow: one call after the SMS, then nothing more.
+        record = self._load(request_id)
+        if record is None:
+            raise VerificationExpired("no live request", request_id=request_id)
+        if record["channel"] == "voice":
+            raise ActionNotAllowed("no more events", request_id=request_id)
+        self._send_code(
+            request_id, record["number"], channel="voice", expires_at=record["expires_at"]
+        )
+
+    def _send_code(self, request_id, number, *, channel, expires_at):
+        code = "".join(secrets.choice("0123456789") for _ in range(self.code_length))
+        record = {
+            "number": number,
+            "code_hash": self._hash(request_id, code),
+            "channel": channel,
+            "expires_at": expires_at,
+        }
+        self.cache.set(self._request_key(request_id), record, max(1, int(expires_at - time.time())))
+        self.deliver(number, self.message(code), channel=channel, code=code)
+
+    def _load(self, request_id):
+        record = self.cache.get(self._request_key(request_id))
+        if record is None or record["expires_at"] <= time.time():
+            return None
+        return record
+
+    def _forget(self, request_id, number):
+        if self.cache.get(self._number_key(number)) == request_id:
+            self.cache.delete(self._number_key(number))
+        self.cache.delete(self._request_key(request_id) + ":wrong")
+
+    def _hash(self, request_id, code):
+        return salted_hmac(KEY_PREFIX, f"{request_id}:{code}", algorithm="sha256").hexdigest()
+
+    def _request_key(self, request_id):
+        return f"{KEY_PREFIX}:request:{request_id}"
+
+    def _number_key(self, number):
+        return f"{KEY_PREFIX}:number:{number}"

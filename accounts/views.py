@@ -1,0 +1,266 @@
+"""Pages of the phone login. Thin: forms shape the input, services run the flow."""
+
+from __future__ import annotations
+
+import math
+
+from django.contrib import messages
+from django.contrib.auth.views import LogoutView as DjangoLogoutView
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+from django.views.generic import FormView
+
+from . import services
+from .exceptions import CodeAlreadySent, NoPendingVerification, RateLimited, WrongCodeLockout
+from .forms import CodeForm, PhoneLoginForm
+from .models import Purpose
+from .phone import mask_phone_number
+from .verification import get_backend
+from .verification.exceptions import (
+    ActionNotAllowed,
+    ConcurrentVerification,
+    IncorrectCode,
+    InvalidNumber,
+    ProviderUnavailable,
+    Throttled,
+    TooManyAttempts,
+    VerificationError,
+    VerificationExpired,
+)
+
+# Everything a person reads about a failure, in one place.
+MESSAGES = {
+    "sent": "We sent a code to %(number)s.",
+    "already_sent": "A code is already on its way to %(number)s. Enter it below.",
+    "concurrent": (
+        "A code was sent to this number a moment ago. Wait a few minutes, then try again."
+    ),
+    "invalid_number": (
+        "We cannot send a code to this number. Check it, or use another phone number."
+    ),
+    "throttled": "Too many attempts. Try again later.",
+    "unavailable": (
+        "The service is temporarily unavailable. Nothing was lost: try again in a moment."
+    ),
+    "incorrect_code": "That code is not right. %(attempts)s",
+    "expired": "That code has expired or was already used. Start again to get a new code.",
+    "too_many_attempts": "Wrong code too many times. Start again to get a new code.",
+    "no_pending": "Enter your phone number to get a code.",
+    "rate_limited": "Too many attempts. Wait %(wait)s, then try again.",
+    "locked": (
+        "Too many wrong codes for this phone number. No code is accepted for it for "
+        "%(wait)s; try again after that."
+    ),
+    "resent": "A new code is on its way to %(number)s.",
+    "resend_too_soon": "A code was sent less than 30 seconds ago. Wait a little, then try again.",
+    "call": "We are calling %(number)s to read you the code.",
+    "call_not_possible": "A call is not possible now. Use the code we sent, or start again.",
+    "cancelled": "Cancelled. No code sent for it will be accepted here.",
+    "logged_in": "You are logged in.",
+    "logged_out": "You have been logged out.",
+}
+
+
+def _attempts_text(attempts_left):
+    if attempts_left is None:
+        return "Try again."
+    return f"{attempts_left} attempt{'s' if attempts_left != 1 else ''} left."
+
+
+def _wait_text(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def safe_next_url(request, url: str) -> str:
+    """Return `url` when it stays on this site, else an empty string."""
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return ""
+
+
+def rate_limited_response(request, exc: RateLimited):
+    """Render the 429 page for a refused attempt."""
+    key = "locked" if isinstance(exc, WrongCodeLockout) else "rate_limited"
+    text = MESSAGES[key] % {"wait": _wait_text(exc.retry_after)}
+    messages.error(request, text)
+    response = render(request, "429.html", {"retry_after": exc.retry_after}, status=429)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def home(request):
+    return render(request, "home.html")
+
+
+@method_decorator(never_cache, name="dispatch")
+class PhoneLoginView(FormView):
+    form_class = PhoneLoginForm
+    template_name = "accounts/login.html"
+
+    def get_next_url(self):
+        return safe_next_url(self.request, self.request.GET.get("next", ""))
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(next_url=self.get_next_url(), **kwargs)
+
+    def form_valid(self, form):
+        number = form.cleaned_data["number"]
+        try:
+            pending = services.verification_start(
+                self.request, number=number, purpose=Purpose.LOGIN, next_url=self.get_next_url()
+            )
+        except RateLimited as exc:
+            return rate_limited_response(self.request, exc)
+        except CodeAlreadySent:
+            messages.info(self.request, MESSAGES["already_sent"] % {"number": _masked(number)})
+            return redirect("accounts:verify")
+        except VerificationError as exc:
+            return self.start_failed(form, exc)
+        messages.info(self.request, MESSAGES["sent"] % {"number": _masked(pending.number)})
+        return redirect("accounts:verify")
+
+    def start_failed(self, form, exc):
+        """Show the form again, as typed, with what went wrong."""
+        if isinstance(exc, InvalidNumber):
+            form.add_error("number", MESSAGES["invalid_number"])
+        elif isinstance(exc, ConcurrentVerification):
+            messages.error(self.request, MESSAGES["concurrent"])
+        elif isinstance(exc, Throttled):
+            messages.error(self.request, MESSAGES["throttled"])
+        else:
+            messages.error(self.request, MESSAGES["unavailable"])
+        return self.render_to_response(self.get_context_data(form=form), status=200)
+
+
+def _masked(number):
+    return mask_phone_number(number)
+
+
+@method_decorator(never_cache, name="dispatch")
+@method_decorator(sensitive_post_parameters("code"), name="dispatch")
+class VerifyView(FormView):
+    form_class = CodeForm
+    template_name = "accounts/verify.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        self.pending = services.pending_get(request)
+        if self.pending is None:
+            messages.info(request, MESSAGES["no_pending"])
+            return redirect("accounts:login")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            pending=self.pending,
+            masked_number=_masked(self.pending.number),
+            purpose=Purpose(self.pending.purpose).label,
+            can_call=get_backend().supports_next,
+            **kwargs,
+        )
+
+    def form_valid(self, form):
+        request = self.request
+        try:
+            pending = services.verification_check(request, code=form.cleaned_data["code"])
+        except RateLimited as exc:
+            return rate_limited_response(request, exc)
+        except NoPendingVerification:
+            messages.info(request, MESSAGES["no_pending"])
+            return redirect("accounts:login")
+        except IncorrectCode as exc:
+            text = MESSAGES["incorrect_code"] % {"attempts": _attempts_text(exc.attempts_left)}
+            messages.error(request, text)
+            return redirect("accounts:verify")
+        except TooManyAttempts:
+            messages.error(request, MESSAGES["too_many_attempts"])
+            return redirect("accounts:login")
+        except VerificationExpired:
+            messages.error(request, MESSAGES["expired"])
+            return redirect("accounts:login")
+        except VerificationError:
+            # Nothing lost: the pending verification stays for another try.
+            messages.error(request, MESSAGES["unavailable"])
+            return redirect("accounts:verify")
+        return self.finish(pending)
+
+    def finish(self, pending):
+        try:
+            services.phone_login_finish(self.request, pending)
+        except NoPendingVerification:
+            messages.error(self.request, MESSAGES["expired"])
+            return redirect("accounts:login")
+        messages.success(self.request, MESSAGES["logged_in"])
+        return redirect(safe_next_url(self.request, pending.next_url) or reverse("home"))
+
+
+def _pending_action(request, action, success_message):
+    """Run a resend or call service and turn its outcome into a message."""
+    try:
+        pending = action(request)
+    except NoPendingVerification:
+        messages.info(request, MESSAGES["no_pending"])
+        return redirect("accounts:login")
+    except RateLimited as exc:
+        return rate_limited_response(request, exc)
+    except ActionNotAllowed:
+        key = "resend_too_soon" if action is services.verification_resend else "call_not_possible"
+        messages.error(request, MESSAGES[key])
+        return redirect("accounts:verify")
+    except (VerificationExpired, TooManyAttempts):
+        messages.error(request, MESSAGES["expired"])
+        return redirect("accounts:login")
+    except InvalidNumber:
+        messages.error(request, MESSAGES["invalid_number"])
+        return redirect("accounts:login")
+    except ConcurrentVerification:
+        messages.error(request, MESSAGES["concurrent"])
+        return redirect("accounts:verify")
+    except Throttled:
+        messages.error(request, MESSAGES["throttled"])
+        return redirect("accounts:verify")
+    except (ProviderUnavailable, VerificationError):
+        messages.error(request, MESSAGES["unavailable"])
+        return redirect("accounts:verify")
+    messages.info(request, success_message % {"number": _masked(pending.number)})
+    return redirect("accounts:verify")
+
+
+@never_cache
+@require_POST
+def verify_resend(request):
+    return _pending_action(request, services.verification_resend, MESSAGES["resent"])
+
+
+@never_cache
+@require_POST
+def verify_call(request):
+    return _pending_action(request, services.verification_call, MESSAGES["call"])
+
+
+@never_cache
+@require_POST
+def verify_cancel(request):
+    services.verification_cancel(request)
+    messages.info(request, MESSAGES["cancelled"])
+    return redirect("accounts:login")
+
+
+class LogoutView(DjangoLogoutView):
+    """POST only (Django's own rule); says so when it is done."""
+
+    def post(self, request, *args, **kwargs):
+        was_authenticated = request.user.is_authenticated
+        response = super().post(request, *args, **kwargs)
+        if was_authenticated:
+            messages.info(request, MESSAGES["logged_out"])
+        return response

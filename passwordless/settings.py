@@ -1,0 +1,237 @@
+"""Settings for passwordless, read from the environment (and a `.env` file).
+
+Every variable is documented in `.env.example`. With nothing set, the site runs
+on SQLite with the console verification backend, for development.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A `.env` file beside manage.py is read when present; real environment
+# variables win over it.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Development is the embedded default: `make run` must work with no
+# configuration. Production sets DEBUG=false, and then the secrets below have
+# no default, so a missing one stops the start with a message naming it.
+DEBUG = env.bool("DEBUG", default=True)
+
+DEVELOPMENT_SECRET_KEY = "django-insecure-development-only-never-use-in-production"  # noqa: S105
+SECRET_KEY = env.str("SECRET_KEY", default="")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+
+if DEBUG:
+    SECRET_KEY = SECRET_KEY or DEVELOPMENT_SECRET_KEY
+    ALLOWED_HOSTS = ALLOWED_HOSTS or ["localhost", "127.0.0.1", "[::1]", "testserver"]
+else:
+    if not SECRET_KEY or SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 32:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is missing or too short: with DEBUG off, set SECRET_KEY to a long "
+            "random value (python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+        )
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured(
+            "ALLOWED_HOSTS is missing: with DEBUG off, set ALLOWED_HOSTS to the site's "
+            "host names, comma separated (e.g. ALLOWED_HOSTS=login.example.com)."
+        )
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_ratelimit",
+    "phonenumber_field",
+    "accounts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "passwordless.urls"
+WSGI_APPLICATION = "passwordless.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Caches hold the rate-limit counters and the console backend's pending codes,
+# so every process of the site must see the same cache. The embedded default is
+# Django's database cache in the SQLite file: shared by every process on this
+# machine, no server needed (`createcachetable` creates its table; `make run`
+# does it, and so does the test runner).
+DEFAULT_CACHE_URL = "dbcache://django_cache"
+CACHES = {"default": env.cache("CACHE_URL", default=DEFAULT_CACHE_URL)}
+
+# Backends that are shared by every process and increment atomically, which
+# django-ratelimit needs for its counters to be exact under concurrency.
+ATOMIC_SHARED_CACHE_BACKENDS = {
+    "django_redis.cache.RedisCache",
+    "django.core.cache.backends.memcached.PyMemcacheCache",
+    "django.core.cache.backends.memcached.PyLibMCCache",
+}
+SILENCED_SYSTEM_CHECKS = []
+if CACHES["default"]["BACKEND"] not in ATOMIC_SHARED_CACHE_BACKENDS:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "CACHE_URL must point at Redis or Memcached when DEBUG is off: rate limits "
+            f"need a shared cache that increments atomically, and {CACHES['default']['BACKEND']} "
+            "is not one (e.g. CACHE_URL=redis://127.0.0.1:6379/0)."
+        )
+    # django-ratelimit refuses the database cache because its increment is a
+    # read then a write, not atomic: two requests racing may count once. For
+    # development on one machine that is an acceptable trade for needing no
+    # cache server; production (DEBUG off) cannot get here, see above.
+    SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
+
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Server-side sessions in the database: logout kills a session for good, and
+# the pending verification never leaves the server.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Phone numbers ------------------------------------------------------------
+
+# Optional ISO 3166 country (e.g. "GB"): lets people type national numbers.
+DEFAULT_PHONE_REGION = env.str("DEFAULT_PHONE_REGION", default="").upper() or None
+PHONENUMBER_DEFAULT_REGION = DEFAULT_PHONE_REGION
+PHONENUMBER_DB_FORMAT = "E164"
+PHONENUMBER_DEFAULT_FORMAT = "E164"
+
+# Verification ---------------------------------------------------------------
+
+VERIFICATION_BACKENDS = {
+    "console": "accounts.verification.backends.console.VerificationBackend",
+    "locmem": "accounts.verification.backends.locmem.VerificationBackend",
+    "vonage": "accounts.verification.backends.vonage.VerificationBackend",
+    "vonage-legacy": "accounts.verification.backends.vonage_legacy.VerificationBackend",
+}
+VERIFY_BACKEND = env.str("VERIFY_BACKEND", default="console")
+# An alias from the table above, or the dotted path of any backend class.
+VERIFICATION_BACKEND = VERIFICATION_BACKENDS.get(VERIFY_BACKEND, VERIFY_BACKEND)
+
+VONAGE_BRAND_NAME = env.str("VONAGE_BRAND_NAME", default="")
+VERIFY_BRAND = env.str("VERIFY_BRAND", default="") or VONAGE_BRAND_NAME or "Passwordless"
+VERIFY_CODE_LENGTH = env.int("VERIFY_CODE_LENGTH", default=6)
+VERIFY_CODE_TTL = env.int("VERIFY_CODE_TTL", default=300)
+if not 4 <= VERIFY_CODE_LENGTH <= 10:
+    raise ImproperlyConfigured("VERIFY_CODE_LENGTH must be between 4 and 10.")
+if not 60 <= VERIFY_CODE_TTL <= 600:
+    raise ImproperlyConfigured(
+        "VERIFY_CODE_TTL must be between 60 and 600 seconds: a code lives 10 minutes at most."
+    )
+# Wrong codes that kill a verification request (Vonage's own rule is 3).
+VERIFY_MAX_WRONG_CODES = 3
+
+# Anyone with a phone can sign up by logging in. Off: only numbers that belong
+# to an active user can log in, and unknown numbers get the same answer.
+PASSWORDLESS_SIGNUP = env.bool("PASSWORDLESS_SIGNUP", default=True)
+
+# Rate limits (django-ratelimit rates: "count/period", period in s, m, h or d).
+VERIFY_RATE_START_PER_IP = env.str("VERIFY_RATE_START_PER_IP", default="5/15m")
+VERIFY_RATE_START_PER_NUMBER = env.str("VERIFY_RATE_START_PER_NUMBER", default="3/15m")
+VERIFY_RATE_CHECK_PER_SESSION = env.str("VERIFY_RATE_CHECK_PER_SESSION", default="5/5m")
+VERIFY_RATE_CHECK_PER_IP = env.str("VERIFY_RATE_CHECK_PER_IP", default="10/5m")
+VERIFY_RATE_WRONG_CODES_PER_NUMBER = env.str("VERIFY_RATE_WRONG_CODES_PER_NUMBER", default="10/h")
+RATELIMIT_USE_CACHE = "default"
+
+# Vonage (VERIFY_BACKEND=vonage or vonage-legacy) ------------------------------
+
+VONAGE_API_KEY = env.str("VONAGE_API_KEY", default="")
+VONAGE_API_SECRET = env.str("VONAGE_API_SECRET", default="")
+VONAGE_APPLICATION_ID = env.str("VONAGE_APPLICATION_ID", default="")
+# A path to the PEM file, or the PEM text itself.
+VONAGE_PRIVATE_KEY = env.str("VONAGE_PRIVATE_KEY", default="", multiline=True)
+# Empty: the SDK's default hosts (api.nexmo.com, api-eu.vonage.com for v2…).
+VONAGE_API_HOST = env.str("VONAGE_API_HOST", default="")
+VONAGE_TIMEOUT = env.float("VONAGE_TIMEOUT", default=10.0)
+VERIFY_WORKFLOW = env.list("VERIFY_WORKFLOW", default=["sms", "voice"])
+VERIFY_LOCALE = env.str("VERIFY_LOCALE", default="")
+VERIFY_LEGACY_WORKFLOW_ID = env.int("VERIFY_LEGACY_WORKFLOW_ID", default=1)
+
+# Logging ------------------------------------------------------------------
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # The Vonage SDK logs request headers and bodies (credentials, codes)
+        # at DEBUG: keep it at INFO or above whatever the root level is.
+        "vonage": {"level": "INFO"},
+        "vonage_http_client": {"level": "INFO"},
+        "vonage_verify": {"level": "INFO"},
+        "vonage_verify_legacy": {"level": "INFO"},
+        "urllib3": {"level": "INFO"},
+        "accounts": {"level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL},
+    },
+}

@@ -1,0 +1,67 @@
+import pytest
+from django.core.cache import cache
+
+from accounts import verification
+from accounts.services import PENDING_SESSION_KEY
+
+from .factories import UserFactory
+
+NUMBER = "+14155550100"
+OTHER_NUMBER = "+14155550199"
+
+
+@pytest.fixture(autouse=True)
+def _locmem_verification(settings):
+    """Tests send codes to an outbox, like Django's test runner does for e-mail."""
+    settings.VERIFICATION_BACKEND = "accounts.verification.backends.locmem.VerificationBackend"
+    verification.outbox = []
+    yield
+    verification.outbox = []
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache(request):
+    """Rate-limit counters and codes live in the cache: every test starts clean.
+
+    The embedded default keeps the cache in the test database, which each test
+    rolls back; a shared cache (Redis) is emptied here.
+    """
+    uses_db = request.node.get_closest_marker("django_db") or {
+        "db",
+        "transactional_db",
+    } & set(request.fixturenames)
+    if uses_db:
+        request.getfixturevalue(
+            "transactional_db" if "transactional_db" in request.fixturenames else "db"
+        )
+        cache.clear()
+
+
+@pytest.fixture
+def outbox():
+    return verification.outbox
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory(phone_number_for_2fa=NUMBER)
+
+
+def last_code(outbox, number=NUMBER):
+    """Return the code in the last message sent to `number`."""
+    sent = [message for message in outbox if message.number == number]
+    assert sent, f"no message was sent to {number}"
+    return sent[-1].code
+
+
+def pending(client):
+    """Return the pending verification stored in the client's session, if any."""
+    return client.session.get(PENDING_SESSION_KEY)
+
+
+def messages_of(response):
+    return [str(message) for message in response.context["messages"]] if response.context else []
+
+
+def start_login(client, number=NUMBER, **extra):
+    return client.post("/login/", {"number": number}, **extra)
