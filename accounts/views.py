@@ -60,7 +60,11 @@ MESSAGES = {
     "resend_too_soon": "A code was sent less than 30 seconds ago. Wait a little, then try again.",
     "call": "We are calling %(number)s to read you the code.",
     "call_not_possible": "A call is not possible now. Use the code we sent, or start again.",
-    "cancelled": "Cancelled. No code sent for it will be accepted here.",
+    "cancelled": "Cancelled. The code we sent will not work any more.",
+    "cancelled_here": (
+        "Cancelled here: the code already sent will not be accepted on this page. "
+        "Our provider could not stop the message in time, so it may still arrive."
+    ),
     "logged_in": "You are logged in.",
     "logged_out": "You have been logged out.",
 }
@@ -250,8 +254,8 @@ def verify_call(request):
 @never_cache
 @require_POST
 def verify_cancel(request):
-    services.verification_cancel(request)
-    messages.info(request, MESSAGES["cancelled"])
+    stopped_upstream = services.verification_cancel(request)
+    messages.info(request, MESSAGES["cancelled" if stopped_upstream else "cancelled_here"])
     return redirect("accounts:login")
 
 
