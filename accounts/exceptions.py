@@ -30,3 +30,23 @@ class NoPendingVerification(FlowError):
 
 class CodeAlreadySent(FlowError):
     """The number already has a live request from this session: keep using it."""
+
+    def __init__(self, pending):
+        super().__init__("a code is already on its way")
+        self.pending = pending
+
+
+class SecondFactorRequired(FlowError):
+    """The account chose password + code: a code alone does not log it in."""
+
+
+class SecondFactorUnavailable(FlowError):
+    """The account asks for a code but has no phone number to send it to."""
+
+
+class PhoneNumberUnavailable(FlowError):
+    """The number cannot be used for this account (taken, the same, or missing)."""
+
+
+class PasswordRequired(FlowError):
+    """The change needs a usable password on the account first."""

@@ -81,3 +81,22 @@ class CodeForm(forms.Form):
                 self.error_messages["invalid_code"], code="invalid_code", params={"length": length}
             )
         return code
+
+
+class PhoneChangeForm(forms.Form):
+    number = PhoneNumberField(
+        label="New phone number",
+        error_messages={"required": "Enter the new phone number."},
+    )
+
+    error_messages = {"same_number": "This is already your phone number."}
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_number(self):
+        number = self.cleaned_data["number"]
+        if str(self.user.phone_number_for_2fa or "") == number:
+            raise ValidationError(self.error_messages["same_number"], code="same_number")
+        return number

@@ -70,3 +70,28 @@ def record_wrong_code(request, *, number: str) -> None:
     """Count a wrong code for `number`, whatever the session or client."""
     rate = settings.VERIFY_RATE_WRONG_CODES_PER_NUMBER
     _usage(request, group="verify.wrong.number", value=number, rate=rate, increment=True)
+
+
+def _password_limits(request, username: str):
+    return [
+        ("login.password.ip", client_ip(request), settings.LOGIN_RATE_PASSWORD_PER_IP),
+        (
+            "login.password.username",
+            username.strip().casefold(),
+            settings.LOGIN_RATE_PASSWORD_PER_USERNAME,
+        ),
+    ]
+
+
+def refuse_password_attempt(request, *, username: str) -> None:
+    """Refuse a password attempt once this client or username had too many wrong ones."""
+    for group, value, rate in _password_limits(request, username):
+        usage = _usage(request, group=group, value=value, rate=rate, increment=False)
+        if usage and usage["count"] >= usage["limit"]:
+            raise RateLimited(retry_after=usage["time_left"], scope=group)
+
+
+def record_wrong_password(request, *, username: str) -> None:
+    """Count a wrong password for this client and this username."""
+    for group, value, rate in _password_limits(request, username):
+        _usage(request, group=group, value=value, rate=rate, increment=True)

@@ -9,8 +9,8 @@ class Purpose(models.TextChoices):
     """What a verification is for: what a correct code completes."""
 
     LOGIN = "login", "log in"
-    SECOND_FACTOR = "second_factor", "second factor"
-    NEW_PHONE = "new_phone", "confirm a new phone number"
+    SECOND_FACTOR = "second_factor", "finish logging in"
+    NEW_PHONE = "new_phone", "confirm your new phone number"
     STEP_UP = "step_up", "confirm it is you"
     API = "api", "API"
 

@@ -21,7 +21,15 @@ from django.http import HttpRequest
 
 from . import limits
 from .events import Outcome, verification_event
-from .exceptions import CodeAlreadySent, NoPendingVerification, RateLimited
+from .exceptions import (
+    CodeAlreadySent,
+    NoPendingVerification,
+    PasswordRequired,
+    PhoneNumberUnavailable,
+    RateLimited,
+    SecondFactorRequired,
+    SecondFactorUnavailable,
+)
 from .models import Purpose, User
 from .phone import mask_phone_number
 from .selectors import user_get_by_phone_number
@@ -59,6 +67,10 @@ class PendingVerification:
     # the person sees what everyone sees, but nothing was sent and no code
     # will ever be accepted.
     decoy: bool = False
+    # For a step-up check: what the fresh code allows (a StepUpAction).
+    action: str = ""
+    # For a phone change: the number that gets a code once the step-up is done.
+    new_number: str = ""
 
     @property
     def expires_at(self) -> float:
@@ -124,6 +136,8 @@ def verification_start(
     purpose: str = Purpose.LOGIN,
     user: User | None = None,
     next_url: str = "",
+    action: str = "",
+    new_number: str = "",
 ) -> PendingVerification:
     """Send a code to `number` and make it the session's pending verification.
 
@@ -149,7 +163,13 @@ def verification_start(
             request_id = backend.start(number)
         except ConcurrentVerification as exc:
             if current and current.number == number and exc.request_id == current.request_id:
-                raise CodeAlreadySent from exc
+                # The code already on its way serves the new purpose: the
+                # provider sends one code per number at a time.
+                current.purpose, current.next_url = purpose, next_url
+                current.user_id = user.pk if user else None
+                current.action, current.new_number = action, new_number
+                pending_save(request, current)
+                raise CodeAlreadySent(current) from exc
             verification_event(request, outcome=Outcome.REFUSED, detail="concurrent", **event)
             raise
         except VerificationError as exc:
@@ -167,6 +187,8 @@ def verification_start(
         user_id=user.pk if user else None,
         next_url=next_url,
         decoy=decoy,
+        action=action,
+        new_number=new_number,
     )
     pending_save(request, pending)
     verification_event(
@@ -271,6 +293,7 @@ def verification_resend(request: HttpRequest) -> PendingVerification:
     pending.started_at = pending.sent_at = now
     pending.failed_attempts = 0
     pending_save(request, pending)
+    _pending_event(request, pending, Outcome.STARTED, detail="resend")
     return pending
 
 
@@ -286,6 +309,7 @@ def verification_call(request: HttpRequest) -> PendingVerification:
             raise
     pending.sent_at = time.time()
     pending_save(request, pending)
+    _pending_event(request, pending, Outcome.STARTED, detail="call")
     return pending
 
 
@@ -303,16 +327,161 @@ def verification_cancel(request: HttpRequest) -> bool:
     return True
 
 
+class StepUpAction:
+    """What a fresh code to the current phone allows."""
+
+    DISABLE_2FA = "disable_2fa"
+    REMOVE_PHONE = "remove_phone"
+    CHANGE_PHONE = "change_phone"
+
+
 def phone_login_finish(request: HttpRequest, pending: PendingVerification) -> User:
-    """Log in the owner of the verified number, creating them when sign-up is open."""
+    """Log in the owner of the verified number, creating them when sign-up is open.
+
+    Raises SecondFactorRequired when the owner chose password + code: the
+    phone alone is one factor, and they chose two.
+    """
     user = user_get_by_phone_number(pending.number)
     if user is None:
         if not settings.PASSWORDLESS_SIGNUP:
             raise NoPendingVerification
         user = _user_create_for_phone(pending.number)
+    elif user_requires_password(user):
+        raise SecondFactorRequired
     login(request, user, backend=AUTHENTICATION_BACKEND)
     logger.info("phone login user_id=%s number=%s", user.pk, mask_phone_number(pending.number))
     return user
+
+
+def user_requires_password(user: User) -> bool:
+    """Whether the user must pass a password before a code logs them in."""
+    return (
+        user.is_2fa_enabled
+        and user.has_usable_password()
+        and not settings.PHONE_LOGIN_FOR_2FA_USERS
+    )
+
+
+def password_login_start(
+    request: HttpRequest, *, user: User, next_url: str = ""
+) -> PendingVerification | None:
+    """Log `user` in after their password, or start the code they chose as second factor.
+
+    Returns the pending verification when a code is needed (the person is not
+    logged in yet), None when the password was enough.
+    """
+    if not user.is_2fa_enabled:
+        login(request, user, backend=AUTHENTICATION_BACKEND)
+        return None
+    if not user.phone_number_for_2fa:
+        # Fail closed: the account asks for a code and has nowhere to send it.
+        raise SecondFactorUnavailable
+    return verification_start(
+        request,
+        number=str(user.phone_number_for_2fa),
+        purpose=Purpose.SECOND_FACTOR,
+        user=user,
+        next_url=next_url,
+    )
+
+
+def second_factor_finish(request: HttpRequest, pending: PendingVerification) -> User:
+    """Log in the user who passed the password step, now that the code is right."""
+    user = User.objects.filter(pk=pending.user_id, is_active=True).first()
+    if user is None or str(user.phone_number_for_2fa) != pending.number:
+        # The account changed between the two steps: start over.
+        raise NoPendingVerification
+    login(request, user, backend=AUTHENTICATION_BACKEND)
+    logger.info("second factor login user_id=%s", user.pk)
+    return user
+
+
+def phone_change_start(request: HttpRequest, *, user: User, number: str) -> PendingVerification:
+    """Begin moving `user` to `number`: first a step-up code to the current phone, if any.
+
+    The new number is saved only once a code sent to it is checked.
+    """
+    if str(user.phone_number_for_2fa or "") == number:
+        raise PhoneNumberUnavailable("this is already the account's number")
+    if User.objects.filter(phone_number_for_2fa=number).exclude(pk=user.pk).exists():
+        raise PhoneNumberUnavailable("the number belongs to another account")
+    if user.phone_number_for_2fa:
+        return step_up_start(
+            request, user=user, action=StepUpAction.CHANGE_PHONE, new_number=number
+        )
+    return verification_start(request, number=number, purpose=Purpose.NEW_PHONE, user=user)
+
+
+def step_up_start(
+    request: HttpRequest, *, user: User, action: str, new_number: str = ""
+) -> PendingVerification:
+    """Send a fresh code to the user's current phone before a sensitive change."""
+    if not user.phone_number_for_2fa:
+        raise PhoneNumberUnavailable("the account has no phone number")
+    return verification_start(
+        request,
+        number=str(user.phone_number_for_2fa),
+        purpose=Purpose.STEP_UP,
+        user=user,
+        action=action,
+        new_number=new_number,
+    )
+
+
+def _account_user(request: HttpRequest, pending: PendingVerification) -> User:
+    """Return the logged-in user the pending verification was started for."""
+    user = request.user
+    if not user.is_authenticated or user.pk != pending.user_id:
+        raise NoPendingVerification
+    return user
+
+
+def new_phone_finish(request: HttpRequest, pending: PendingVerification) -> User:
+    """Save the verified number as the user's phone."""
+    user = _account_user(request, pending)
+    user.phone_number_for_2fa = pending.number
+    try:
+        with transaction.atomic():
+            user.save(update_fields=["phone_number_for_2fa"])
+    except IntegrityError as exc:
+        # Another account took the number between the code and now.
+        raise PhoneNumberUnavailable("the number belongs to another account") from exc
+    logger.info("phone changed user_id=%s number=%s", user.pk, mask_phone_number(pending.number))
+    return user
+
+
+def step_up_finish(
+    request: HttpRequest, pending: PendingVerification
+) -> PendingVerification | None:
+    """Apply the change the fresh code allowed; return the next verification, if any."""
+    user = _account_user(request, pending)
+    if str(user.phone_number_for_2fa or "") != pending.number:
+        raise NoPendingVerification
+    if pending.action == StepUpAction.DISABLE_2FA:
+        user.is_2fa_enabled = False
+        user.save(update_fields=["is_2fa_enabled"])
+    elif pending.action == StepUpAction.REMOVE_PHONE:
+        user.phone_number_for_2fa = None
+        user.is_2fa_enabled = False
+        user.save(update_fields=["phone_number_for_2fa", "is_2fa_enabled"])
+    elif pending.action == StepUpAction.CHANGE_PHONE:
+        return verification_start(
+            request, number=pending.new_number, purpose=Purpose.NEW_PHONE, user=user
+        )
+    else:
+        raise NoPendingVerification
+    logger.info("step-up %s done user_id=%s", pending.action, user.pk)
+    return None
+
+
+def second_factor_enable(*, user: User) -> None:
+    """Ask for a code after the password from now on."""
+    if not user.phone_number_for_2fa:
+        raise PhoneNumberUnavailable("the account has no phone number")
+    if not user.has_usable_password():
+        raise PasswordRequired
+    user.is_2fa_enabled = True
+    user.save(update_fields=["is_2fa_enabled"])
 
 
 def _user_create_for_phone(number: str) -> User:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import math
 
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, SetPasswordForm
+from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import LogoutView as DjangoLogoutView
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -13,11 +18,20 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
-from django.views.generic import FormView
+from django.views.generic import FormView, TemplateView
 
-from . import services
-from .exceptions import CodeAlreadySent, NoPendingVerification, RateLimited, WrongCodeLockout
-from .forms import CodeForm, PhoneLoginForm
+from . import limits, services
+from .exceptions import (
+    CodeAlreadySent,
+    NoPendingVerification,
+    PasswordRequired,
+    PhoneNumberUnavailable,
+    RateLimited,
+    SecondFactorRequired,
+    SecondFactorUnavailable,
+    WrongCodeLockout,
+)
+from .forms import CodeForm, PhoneChangeForm, PhoneLoginForm
 from .models import Purpose
 from .phone import mask_phone_number
 from .verification import get_backend
@@ -67,6 +81,24 @@ MESSAGES = {
     ),
     "logged_in": "You are logged in.",
     "logged_out": "You have been logged out.",
+    "use_password": (
+        "Your account is protected by a password and a code. Log in with your password first."
+    ),
+    "second_factor_unavailable": (
+        "Your account asks for a code, but has no phone number to send it to. "
+        "Contact support to get back in."
+    ),
+    "phone_saved": "Your phone number is now %(number)s.",
+    "phone_taken": "This number cannot be used for your account. Choose another one.",
+    "new_phone_code": "Now enter the code we sent to your new number, %(number)s.",
+    "step_up_sent": "To confirm it is you, enter the code we sent to %(number)s.",
+    "second_factor_on": "Done: from now on you log in with your password and a code.",
+    "second_factor_off": "The second factor is off: your password alone logs you in.",
+    "second_factor_needs_phone": "Add a phone number first.",
+    "second_factor_needs_password": "Set a password first: the second factor comes after it.",
+    "phone_removed": "Your phone number is removed and the second factor is off.",
+    "no_phone": "Your account has no phone number.",
+    "password_changed": "Your password is saved.",
 }
 
 
@@ -125,9 +157,8 @@ class PhoneLoginView(FormView):
             )
         except RateLimited as exc:
             return rate_limited_response(self.request, exc)
-        except CodeAlreadySent:
-            messages.info(self.request, MESSAGES["already_sent"] % {"number": _masked(number)})
-            return redirect("accounts:verify")
+        except CodeAlreadySent as exc:
+            return _code_already_sent(self.request, exc)
         except VerificationError as exc:
             return self.start_failed(form, exc)
         messages.info(self.request, MESSAGES["sent"] % {"number": _masked(pending.number)})
@@ -144,6 +175,12 @@ class PhoneLoginView(FormView):
         else:
             messages.error(self.request, MESSAGES["unavailable"])
         return self.render_to_response(self.get_context_data(form=form), status=200)
+
+
+def _code_already_sent(request, exc: CodeAlreadySent):
+    number = _masked(exc.pending.number)
+    messages.info(request, MESSAGES["already_sent"] % {"number": number})
+    return redirect("accounts:verify")
 
 
 def _masked(number):
@@ -198,13 +235,59 @@ class VerifyView(FormView):
         return self.finish(pending)
 
     def finish(self, pending):
+        """Complete whatever the code was for."""
+        request = self.request
         try:
-            services.phone_login_finish(self.request, pending)
-        except NoPendingVerification:
-            messages.error(self.request, MESSAGES["expired"])
+            return self.finishers[pending.purpose](self, pending)
+        except SecondFactorRequired:
+            messages.error(request, MESSAGES["use_password"])
+            return redirect("accounts:password_login")
+        except PhoneNumberUnavailable:
+            messages.error(request, MESSAGES["phone_taken"])
+            return redirect("accounts:account")
+        except (NoPendingVerification, KeyError):
+            messages.error(request, MESSAGES["expired"])
             return redirect("accounts:login")
+        except RateLimited as exc:
+            return rate_limited_response(request, exc)
+        except VerificationError:
+            messages.error(request, MESSAGES["unavailable"])
+            return redirect("accounts:account")
+
+    def finish_login(self, pending):
+        if pending.purpose == Purpose.LOGIN:
+            services.phone_login_finish(self.request, pending)
+        else:
+            services.second_factor_finish(self.request, pending)
         messages.success(self.request, MESSAGES["logged_in"])
         return redirect(safe_next_url(self.request, pending.next_url) or reverse("home"))
+
+    def finish_new_phone(self, pending):
+        services.new_phone_finish(self.request, pending)
+        messages.success(
+            self.request, MESSAGES["phone_saved"] % {"number": _masked(pending.number)}
+        )
+        return redirect("accounts:account")
+
+    def finish_step_up(self, pending):
+        following = services.step_up_finish(self.request, pending)
+        if following is not None:
+            text = MESSAGES["new_phone_code"] % {"number": _masked(following.number)}
+            messages.info(self.request, text)
+            return redirect("accounts:verify")
+        key = {
+            services.StepUpAction.DISABLE_2FA: "second_factor_off",
+            services.StepUpAction.REMOVE_PHONE: "phone_removed",
+        }[pending.action]
+        messages.success(self.request, MESSAGES[key])
+        return redirect("accounts:account")
+
+    finishers = {
+        Purpose.LOGIN: finish_login,
+        Purpose.SECOND_FACTOR: finish_login,
+        Purpose.NEW_PHONE: finish_new_phone,
+        Purpose.STEP_UP: finish_step_up,
+    }
 
 
 def _pending_action(request, action, success_message):
@@ -268,3 +351,188 @@ class LogoutView(DjangoLogoutView):
         if was_authenticated:
             messages.info(request, MESSAGES["logged_out"])
         return response
+
+
+@method_decorator(never_cache, name="dispatch")
+@method_decorator(sensitive_post_parameters("password"), name="dispatch")
+class PasswordLoginView(FormView):
+    """Username and password; then a code for those who chose the second factor."""
+
+    form_class = AuthenticationForm
+    template_name = "accounts/login_password.html"
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def get_next_url(self):
+        return safe_next_url(self.request, self.request.GET.get("next", ""))
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(next_url=self.get_next_url(), **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        username = str(request.POST.get("username", ""))[:150]
+        try:
+            limits.refuse_password_attempt(request, username=username)
+        except RateLimited as exc:
+            return rate_limited_response(request, exc)
+        form = self.get_form()
+        if form.is_valid():
+            return self.form_valid(form)
+        if form.has_error(NON_FIELD_ERRORS, "invalid_login"):
+            limits.record_wrong_password(request, username=username)
+        return self.form_invalid(form)
+
+    def form_valid(self, form):
+        request = self.request
+        next_url = self.get_next_url()
+        try:
+            pending = services.password_login_start(
+                request, user=form.get_user(), next_url=next_url
+            )
+        except RateLimited as exc:
+            return rate_limited_response(request, exc)
+        except SecondFactorUnavailable:
+            messages.error(request, MESSAGES["second_factor_unavailable"])
+            return self.form_invalid(form)
+        except CodeAlreadySent as exc:
+            return _code_already_sent(request, exc)
+        except VerificationError as exc:
+            messages.error(request, _start_failure_text(exc))
+            return self.form_invalid(form)
+        if pending is None:
+            messages.success(request, MESSAGES["logged_in"])
+            return redirect(next_url or reverse("home"))
+        messages.info(request, MESSAGES["sent"] % {"number": _masked(pending.number)})
+        return redirect("accounts:verify")
+
+
+def _start_failure_text(exc: VerificationError) -> str:
+    if isinstance(exc, InvalidNumber):
+        return MESSAGES["invalid_number"]
+    if isinstance(exc, ConcurrentVerification):
+        return MESSAGES["concurrent"]
+    if isinstance(exc, Throttled):
+        return MESSAGES["throttled"]
+    return MESSAGES["unavailable"]
+
+
+class AccountView(LoginRequiredMixin, TemplateView):
+    template_name = "accounts/account.html"
+
+    def get_context_data(self, **kwargs):
+        user = self.request.user
+        phone = user.phone_number_for_2fa
+        return super().get_context_data(
+            masked_number=_masked(str(phone)) if phone else "",
+            has_password=user.has_usable_password(),
+            **kwargs,
+        )
+
+
+@method_decorator(never_cache, name="dispatch")
+class PhoneChangeView(LoginRequiredMixin, FormView):
+    """Add or change the phone number: saved only once a code sent to it is checked."""
+
+    form_class = PhoneChangeForm
+    template_name = "accounts/account_phone.html"
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "user": self.request.user}
+
+    def form_valid(self, form):
+        request = self.request
+        try:
+            pending = services.phone_change_start(
+                request, user=request.user, number=form.cleaned_data["number"]
+            )
+        except PhoneNumberUnavailable:
+            form.add_error("number", MESSAGES["phone_taken"])
+            return self.form_invalid(form)
+        except RateLimited as exc:
+            return rate_limited_response(request, exc)
+        except CodeAlreadySent as exc:
+            return _code_already_sent(request, exc)
+        except VerificationError as exc:
+            if isinstance(exc, InvalidNumber):
+                form.add_error("number", MESSAGES["invalid_number"])
+            else:
+                messages.error(request, _start_failure_text(exc))
+            return self.form_invalid(form)
+        key = "step_up_sent" if pending.purpose == Purpose.STEP_UP else "sent"
+        messages.info(request, MESSAGES[key] % {"number": _masked(pending.number)})
+        return redirect("accounts:verify")
+
+
+def _step_up(request, action):
+    """Send a fresh code to the current phone before `action`."""
+    try:
+        pending = services.step_up_start(request, user=request.user, action=action)
+    except PhoneNumberUnavailable:
+        messages.error(request, MESSAGES["no_phone"])
+        return redirect("accounts:account")
+    except RateLimited as exc:
+        return rate_limited_response(request, exc)
+    except CodeAlreadySent as exc:
+        return _code_already_sent(request, exc)
+    except VerificationError as exc:
+        messages.error(request, _start_failure_text(exc))
+        return redirect("accounts:account")
+    messages.info(request, MESSAGES["step_up_sent"] % {"number": _masked(pending.number)})
+    return redirect("accounts:verify")
+
+
+@never_cache
+@require_POST
+@login_required
+def second_factor_enable(request):
+    try:
+        services.second_factor_enable(user=request.user)
+    except PhoneNumberUnavailable:
+        messages.error(request, MESSAGES["second_factor_needs_phone"])
+    except PasswordRequired:
+        messages.error(request, MESSAGES["second_factor_needs_password"])
+    else:
+        messages.success(request, MESSAGES["second_factor_on"])
+    return redirect("accounts:account")
+
+
+@never_cache
+@require_POST
+@login_required
+def second_factor_disable(request):
+    return _step_up(request, services.StepUpAction.DISABLE_2FA)
+
+
+@never_cache
+@require_POST
+@login_required
+def phone_remove(request):
+    return _step_up(request, services.StepUpAction.REMOVE_PHONE)
+
+
+@method_decorator(never_cache, name="dispatch")
+@method_decorator(
+    sensitive_post_parameters("old_password", "new_password1", "new_password2"), name="dispatch"
+)
+class PasswordView(LoginRequiredMixin, FormView):
+    """Set a first password (phone-only users) or change the current one."""
+
+    template_name = "accounts/account_password.html"
+
+    def get_form_class(self):
+        if self.request.user.has_usable_password():
+            return PasswordChangeForm
+        return SetPasswordForm
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["user"] = self.request.user
+        return kwargs
+
+    def form_valid(self, form):
+        form.save()
+        # Keep this session logged in; other sessions of the user end.
+        update_session_auth_hash(self.request, form.user)
+        messages.success(self.request, MESSAGES["password_changed"])
+        return redirect("accounts:account")

@@ -212,6 +212,9 @@ VERIFY_LOCALE = env.str("VERIFY_LOCALE", default="")
 VERIFY_LEGACY_WORKFLOW_ID = env.int("VERIFY_LEGACY_WORKFLOW_ID", default=1)
 
 # Logging ------------------------------------------------------------------
+# Users who chose password + code log in with both. True lets them log in with
+# the phone alone too, for sites that see the phone as enough.
+PHONE_LOGIN_FOR_2FA_USERS = env.bool("PHONE_LOGIN_FOR_2FA_USERS", default=False)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {
@@ -219,6 +222,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+# Wrong passwords on /login/password/.
+LOGIN_RATE_PASSWORD_PER_IP = env.str("LOGIN_RATE_PASSWORD_PER_IP", default="10/15m")
+LOGIN_RATE_PASSWORD_PER_USERNAME = env.str("LOGIN_RATE_PASSWORD_PER_USERNAME", default="5/15m")
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},

@@ -13,6 +13,8 @@ OTHER_NUMBER = "+14155550199"
 @pytest.fixture(autouse=True)
 def _locmem_verification(settings):
     """Tests send codes to an outbox, like Django's test runner does for e-mail."""
+    # A fast hasher: tests check login rules, not the cost of PBKDF2.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.VERIFICATION_BACKEND = "accounts.verification.backends.locmem.VerificationBackend"
     verification.outbox = []
     yield
