@@ -1,4 +1,4 @@
-"""What happened to each verification, for operators: one log line per event.
+"""What happened to each verification, for operators: a log line and a VerificationLog row.
 
 Every entry point (web pages, API, commands) reports through
 `verification_event`, so the record is the same whichever path a code took.
@@ -7,24 +7,26 @@ Nothing here may break a login: a failure to record is itself only logged.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
 
 from .limits import client_ip
+from .models import DECOY_DETAIL, Outcome, User, VerificationLog
 from .phone import mask_phone_number
+from .verification.exceptions import (
+    IncorrectCode,
+    ProviderUnavailable,
+    TooManyAttempts,
+    VerificationEnded,
+    VerificationError,
+)
+
+__all__ = ["DECOY_DETAIL", "Outcome", "outcome_for_error", "verification_event"]
 
 logger = logging.getLogger("accounts.events")
-
-
-class Outcome:
-    STARTED = "started"
-    SUCCEEDED = "succeeded"
-    WRONG_CODE = "wrong_code"
-    EXPIRED = "expired"
-    TOO_MANY_ATTEMPTS = "too_many_attempts"
-    CANCELLED = "cancelled"
-    RATE_LIMITED = "rate_limited"
-    REFUSED = "refused"
-    UPSTREAM_ERROR = "upstream_error"
 
 
 def verification_event(
@@ -36,11 +38,16 @@ def verification_event(
     backend: str = "",
     request_id: str = "",
     user_id: int | None = None,
-    price: str | None = None,
+    price: str | Decimal | None = None,
     currency: str | None = None,
     detail: str = "",
 ) -> None:
-    """Record one event of a verification: never raises."""
+    """Record one event of a verification: a log line and a log row; never raises.
+
+    `request` may be None (a management command): the row then has no IP.
+    """
+    number = str(number or "")  # a PhoneNumber from a model field is welcome too
+    ip = _client_ip_or_none(request)
     try:
         logger.info(
             "verification event=%s purpose=%s number=%s backend=%s ip=%s user_id=%s%s",
@@ -48,9 +55,82 @@ def verification_event(
             purpose,
             mask_phone_number(number),
             backend or "-",
-            client_ip(request) if request is not None else "-",
+            ip or "-",
             user_id if user_id is not None else "-",
             f" detail={detail}" if detail else "",
         )
     except Exception:  # a record must never break the flow it records
         logger.exception("could not record a verification event")
+    try:
+        # A savepoint: should the insert fail inside a surrounding atomic
+        # block (a view under ATOMIC_REQUESTS, the API's own transaction), only
+        # the insert is rolled back and the caller's transaction stays usable.
+        with transaction.atomic():
+            VerificationLog.objects.create(
+                outcome=outcome,
+                purpose=purpose,
+                number=number[:32],
+                user_id=_existing_user_id(user_id, number),
+                backend=(backend or "")[:50],
+                request_id=(request_id or "")[:64],
+                ip=ip,
+                price=_decimal_or_none(price),
+                currency=(currency or "")[:3].upper(),
+                detail=(detail or "")[:100],
+            )
+    except Exception as exc:
+        # Only the class: some databases quote the failing row in the message,
+        # and the row holds the full phone number.
+        logger.error(
+            "could not write the verification log row event=%s error=%s",
+            outcome,
+            type(exc).__name__,
+        )
+
+
+def outcome_for_error(exc: VerificationError) -> Outcome:
+    """Name the log outcome of a provider refusal."""
+    if isinstance(exc, IncorrectCode):
+        return Outcome.WRONG_CODE
+    if isinstance(exc, TooManyAttempts):
+        return Outcome.TOO_MANY_ATTEMPTS
+    if isinstance(exc, VerificationEnded):
+        return Outcome.EXPIRED
+    if isinstance(exc, ProviderUnavailable):
+        return Outcome.UPSTREAM_ERROR
+    return Outcome.REFUSED
+
+
+def _existing_user_id(user_id: int | None, number: str) -> int | None:
+    """Return the id of the user the event concerns, if that user exists now.
+
+    The flow may not know the user (a phone login before it finishes), but the
+    number does. A given id is checked too: the foreign key is only enforced
+    at commit on most databases, so a stale id (a user deleted since the
+    session began) would fail the caller's commit rather than this insert.
+    """
+    if user_id is not None:
+        return user_id if User.objects.filter(pk=user_id).exists() else None
+    if not number:
+        return None
+    return User.objects.filter(phone_number_for_2fa=number).values_list("pk", flat=True).first()
+
+
+def _client_ip_or_none(request) -> str | None:
+    """Return the client's address when it is a valid IP ("unknown" and the like are not)."""
+    if request is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(client_ip(request)))
+    except (ValueError, AttributeError):
+        return None
+
+
+def _decimal_or_none(value: str | Decimal | None) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        price = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return price if price.is_finite() else None

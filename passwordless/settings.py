@@ -241,3 +241,18 @@ LOGIN_RATE_PASSWORD_PER_USERNAME = env.str("LOGIN_RATE_PASSWORD_PER_USERNAME", d
         "accounts": {"level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL},
     },
 }
+# Verification log -----------------------------------------------------------
+
+# Days a VerificationLog row is kept; `manage.py purgeverificationlog` removes
+# older ones (run it daily, e.g. from cron).
+VERIFY_LOG_RETENTION_DAYS = env.int("VERIFY_LOG_RETENTION_DAYS", default=90)
+if VERIFY_LOG_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("VERIFY_LOG_RETENTION_DAYS must be 1 or more.")
+
+# JSON API -----------------------------------------------------------------
+
+# Origins (scheme://host[:port], comma separated) whose browser pages may call
+# /api/ cross-origin. Empty, the default: no CORS headers, OPTIONS refused.
+# Native mobile apps send no Origin and need nothing here.
+API_CORS_ORIGINS = env.list("API_CORS_ORIGINS", default=[])
+

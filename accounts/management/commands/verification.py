@@ -1,0 +1,256 @@
+"""manage.py verification: send, check, cancel, move on or look up a code by hand.
+
+For operators checking their provider set-up or helping someone. Goes through
+the configured backend (VERIFY_BACKEND) like the site does, without the
+site's rate limits, and records each event in the verification log with the
+purpose "operator" so that test codes are not counted as traffic.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.events import Outcome, outcome_for_error, verification_event
+from accounts.models import Purpose, VerificationLog
+from accounts.phone import InvalidPhoneNumber, mask_phone_number, phone_number_parse
+from accounts.verification import BaseVerificationBackend, get_backend
+from accounts.verification.exceptions import (
+    ActionNotAllowed,
+    ConcurrentVerification,
+    IncorrectCode,
+    InvalidNumber,
+    ProviderUnavailable,
+    Throttled,
+    TooManyAttempts,
+    VerificationEnded,
+    VerificationError,
+    VerificationExpired,
+)
+
+# What each refusal means to an operator, most specific class first.
+ERROR_TEXT = [
+    (IncorrectCode, "Wrong code."),
+    (TooManyAttempts, "Wrong code too many times: the request is over."),
+    (
+        VerificationExpired,
+        "No live request with this id: unknown, expired, cancelled or already verified.",
+    ),
+    (VerificationEnded, "The request is over."),
+    (ConcurrentVerification, "A request to this number is already live."),
+    (InvalidNumber, "The provider cannot send to this number."),
+    (Throttled, "The provider is throttling requests: try again later."),
+    (ActionNotAllowed, "Not possible now."),
+    (
+        ProviderUnavailable,
+        "The provider is unavailable: timeout, network, server error, credentials or account.",
+    ),
+    (VerificationError, "The provider refused."),
+]
+ACTION_NOT_ALLOWED_TEXT = {
+    "cancel": "Cancel is not possible now (Vonage refuses it in the first 30 seconds "
+    "and once the second message is on its way).",
+    "next": "No next channel now (the backend has none, or the request already moved on).",
+}
+# Keys of a search result's events whose value is a code typed by someone
+# (Vonage's v1 search lists them) or a phone number.
+SECRET_EVENT_KEYS = {"code"}
+NUMBER_EVENT_KEYS = {"to", "number", "msisdn", "phone_number"}
+
+
+class Command(BaseCommand):
+    help = (
+        "Send, check, cancel, move on or look up a verification through the configured "
+        "backend (VERIFY_BACKEND). Errors go to stderr with a non-zero exit code."
+    )
+
+    def add_arguments(self, parser):
+        actions = parser.add_subparsers(
+            dest="action", required=True, metavar="ACTION", title="actions"
+        )
+        send = actions.add_parser(
+            "send",
+            help="Send a code to NUMBER and print the request id (the last line of the output).",
+        )
+        send.add_argument("number", help="Phone number, e.g. +14155550100.")
+        check = actions.add_parser(
+            "check",
+            help="Check CODE against REQUEST_ID. The code stays in your shell history.",
+        )
+        check.add_argument("request_id")
+        check.add_argument("code")
+        cancel = actions.add_parser("cancel", help="Stop REQUEST_ID: no further code is sent.")
+        cancel.add_argument("request_id")
+        following = actions.add_parser(
+            "next", help="Move REQUEST_ID to its next channel now (e.g. a voice call)."
+        )
+        following.add_argument("request_id")
+        search = actions.add_parser(
+            "search",
+            help=(
+                "Print what the provider knows of REQUEST_ID: status, number, events, price "
+                "(backends that support search only)."
+            ),
+        )
+        search.add_argument("request_id")
+
+    def handle(self, *args, **options):
+        """Run one action against the backend."""
+        self.verbosity = options["verbosity"]
+        self.backend = self._build_backend()
+        action = options["action"]
+        if action == "send":
+            self.send(options["number"])
+        elif action == "check":
+            self.check_code(options["request_id"], options["code"])
+        elif action == "cancel":
+            self.cancel(options["request_id"])
+        elif action == "next":
+            self.trigger_next(options["request_id"])
+        else:
+            self.search(options["request_id"])
+
+    def send(self, raw_number: str) -> None:
+        try:
+            number = phone_number_parse(raw_number, region=settings.DEFAULT_PHONE_REGION)
+        except InvalidPhoneNumber:
+            raise CommandError(
+                "Not a valid phone number. Use international format, e.g. +14155550100."
+            ) from None
+        try:
+            request_id = self.backend.start(number)
+        except VerificationError as exc:
+            self._record_failure(exc, "send", number=number)
+            raise self._error(exc, "send") from None
+        self._record(Outcome.STARTED, "send", number=number, request_id=request_id)
+        if self.verbosity >= 1:
+            self.stdout.write(
+                f"Sent a code to {mask_phone_number(number)} with the {self.backend.name} "
+                "backend. Request id:"
+            )
+        self.stdout.write(request_id)
+
+    def check_code(self, request_id: str, code: str) -> None:
+        number = _number_of(request_id)
+        try:
+            result = self.backend.check(request_id, code)
+        except VerificationError as exc:
+            self._record_failure(exc, "check", number=number, request_id=request_id)
+            raise self._error(exc, "check") from None
+        self._record(
+            Outcome.SUCCEEDED,
+            "check",
+            number=number,
+            request_id=request_id,
+            price=result.price,
+            currency=result.currency,
+        )
+        message = "The code is right."
+        if result.price:
+            message += f" It cost {_price(result.price, result.currency)}."
+        self.stdout.write(self.style.SUCCESS(message))
+
+    def cancel(self, request_id: str) -> None:
+        number = _number_of(request_id)
+        try:
+            self.backend.cancel(request_id)
+        except VerificationError as exc:
+            self._record_failure(exc, "cancel", number=number, request_id=request_id)
+            raise self._error(exc, "cancel") from None
+        self._record(Outcome.CANCELLED, "cancel", number=number, request_id=request_id)
+        self.stdout.write(
+            self.style.SUCCESS("Cancelled: no further code will be sent or accepted.")
+        )
+
+    def trigger_next(self, request_id: str) -> None:
+        number = _number_of(request_id)
+        try:
+            self.backend.trigger_next(request_id)
+        except VerificationError as exc:
+            self._record_failure(exc, "next", number=number, request_id=request_id)
+            raise self._error(exc, "next") from None
+        # Like the site's "call me instead": another message, so a start.
+        self._record(Outcome.STARTED, "next", number=number, request_id=request_id)
+        self.stdout.write(self.style.SUCCESS("Moved to the next channel."))
+
+    def search(self, request_id: str) -> None:
+        if not self.backend.supports_search:
+            raise CommandError(
+                f"The {self.backend.name} backend cannot search requests "
+                f"(VERIFY_BACKEND={settings.VERIFY_BACKEND}); its provider keeps no history "
+                "to ask."
+            )
+        try:
+            result = self.backend.search(request_id)
+        except VerificationError as exc:
+            raise self._error(exc, "search") from None
+        lines = [
+            f"Request id: {result.request_id}",
+            f"Status: {result.status}",
+            f"Number: {mask_phone_number(result.number) if result.number else '-'}",
+            f"Price: {_price(result.price, result.currency) if result.price else '-'}",
+            "Events:" if result.events else "Events: none",
+        ]
+        lines += [f"  - {_describe_event(event)}" for event in result.events]
+        self.stdout.write("\n".join(lines))
+
+    def _build_backend(self) -> BaseVerificationBackend:
+        try:
+            return get_backend()
+        except (ImportError, ImproperlyConfigured) as exc:
+            raise CommandError(
+                f"Cannot build the verification backend {settings.VERIFICATION_BACKEND}: {exc}"
+            ) from None
+
+    def _error(self, exc: VerificationError, action: str) -> CommandError:
+        """Say on stderr what the refusal means, with the backend's own words and status."""
+        if isinstance(exc, ActionNotAllowed) and action in ACTION_NOT_ALLOWED_TEXT:
+            text = ACTION_NOT_ALLOWED_TEXT[action]
+        else:
+            text = next(text for cls, text in ERROR_TEXT if isinstance(exc, cls))
+        if isinstance(exc, IncorrectCode) and exc.attempts_left is not None:
+            text += f" {exc.attempts_left} attempt{'s' if exc.attempts_left != 1 else ''} left."
+        if isinstance(exc, ConcurrentVerification) and exc.request_id:
+            text += f" Its request id: {exc.request_id}."
+        return CommandError(f"{text} ({self.backend.name}: {exc}; status {exc.status})")
+
+    def _record(self, outcome: str, action: str, **event) -> None:
+        verification_event(
+            None,
+            outcome=outcome,
+            purpose=Purpose.OPERATOR,
+            backend=self.backend.name,
+            detail=action,
+            **event,
+        )
+
+    def _record_failure(self, exc: VerificationError, action: str, **event) -> None:
+        outcome = outcome_for_error(exc)
+        self._record(outcome, f"{action} {exc.status}", **event)
+
+
+def _number_of(request_id: str) -> str:
+    """Return the number a request was sent to, as the log remembers it ("" if unknown)."""
+    return (
+        VerificationLog.objects.filter(request_id=request_id)
+        .exclude(number="")
+        .values_list("number", flat=True)
+        .first()
+        or ""
+    )
+
+
+def _price(price: str, currency: str | None) -> str:
+    return f"{price} {currency or ''}".strip()
+
+
+def _describe_event(event: dict) -> str:
+    parts = []
+    for key, value in event.items():
+        if key.lower() in SECRET_EVENT_KEYS:
+            value = "(hidden)"
+        elif key.lower() in NUMBER_EVENT_KEYS and value:
+            value = mask_phone_number(str(value))
+        parts.append(f"{key}={value}")
+    return ", ".join(parts) or "(empty)"
