@@ -6,6 +6,8 @@ are the flow's. Views turn both into messages.
 
 from __future__ import annotations
 
+from .verification.exceptions import InvalidNumber, ProviderUnavailable
+
 
 class FlowError(Exception):
     """Base class for refusals of the login and verification flows."""
@@ -22,6 +24,10 @@ class RateLimited(FlowError):
 
 class WrongCodeLockout(RateLimited):
     """Too many wrong codes for this number: even a correct code is refused for now."""
+
+
+class ResendTooSoon(RateLimited):
+    """A new code or a call for the pending verification came too soon after the last send."""
 
 
 class NoPendingVerification(FlowError):
@@ -50,3 +56,18 @@ class PhoneNumberUnavailable(FlowError):
 
 class PasswordRequired(FlowError):
     """The change needs a usable password on the account first."""
+
+
+class NumberNotAllowed(InvalidNumber):
+    """A valid number this site does not send codes to (country or number type)."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"number not allowed: {reason}")
+        # "country" or "type": the person is told which.
+        self.reason = reason
+
+
+class SendingPaused(ProviderUnavailable):
+    """The site-wide caps on codes sent are reached: no new code goes out for now."""
+
+    status = "9"

@@ -10,7 +10,8 @@ from __future__ import annotations
 from django.conf import settings
 from django_ratelimit.core import get_usage
 
-from .exceptions import RateLimited, WrongCodeLockout
+from . import defences
+from .exceptions import RateLimited, SendingPaused, WrongCodeLockout
 
 
 def client_ip(request) -> str:
@@ -37,14 +38,32 @@ def _enforce(request, limits, *, increment=True):
 
 
 def limit_start(request, *, number: str) -> None:
-    """Count a code sent to `number` (a start, a resend or a call)."""
+    """Count a code sent to `number` (a start, a resend or a call), or refuse it.
+
+    Raises RateLimited for this client, number or number range; NumberNotAllowed
+    for a country or number type the site does not serve; SendingPaused when
+    the site-wide caps are reached. Refusals never reach the provider.
+    """
+    _enforce(request, [("verify.start.ip", client_ip(request), settings.VERIFY_RATE_START_PER_IP)])
+    defences.number_refuse_if_not_allowed(number)
     _enforce(
         request,
         [
-            ("verify.start.ip", client_ip(request), settings.VERIFY_RATE_START_PER_IP),
             ("verify.start.number", number, settings.VERIFY_RATE_START_PER_NUMBER),
+            ("verify.start.prefix", defences.number_prefix(number), settings.VERIFY_PREFIX_RATE),
         ],
     )
+    caps = [
+        ("verify.start.site.hour", f"{settings.VERIFY_MAX_SENDS_PER_HOUR}/h"),
+        ("verify.start.site.day", f"{settings.VERIFY_MAX_SENDS_PER_DAY}/d"),
+    ]
+    for group, rate in caps:
+        if not int(rate.split("/")[0]):
+            continue
+        usage = _usage(request, group=group, value="site", rate=rate, increment=True)
+        if usage and usage["should_limit"]:
+            defences.sending_paused_alert(group)
+            raise SendingPaused(f"site-wide cap {group} reached")
 
 
 def limit_check(request, *, session_key: str) -> None:

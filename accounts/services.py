@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import secrets
 import time
 
@@ -19,16 +20,19 @@ from django.contrib.auth import login
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
-from . import limits
-from .events import Outcome, verification_event
+from . import defences, limits
+from .events import DECOY_DETAIL, Outcome, outcome_for_error, verification_event
 from .exceptions import (
     CodeAlreadySent,
     NoPendingVerification,
+    NumberNotAllowed,
     PasswordRequired,
     PhoneNumberUnavailable,
     RateLimited,
+    ResendTooSoon,
     SecondFactorRequired,
     SecondFactorUnavailable,
+    SendingPaused,
 )
 from .models import Purpose, User
 from .phone import mask_phone_number
@@ -38,7 +42,6 @@ from .verification.exceptions import (
     ActionNotAllowed,
     ConcurrentVerification,
     IncorrectCode,
-    ProviderUnavailable,
     TooManyAttempts,
     VerificationEnded,
     VerificationError,
@@ -121,6 +124,35 @@ def _cancel_quietly(pending: PendingVerification) -> None:
         get_backend().cancel(pending.request_id)
 
 
+class _UpstreamLatency:
+    """How long the provider takes to answer, learned per process.
+
+    A decoy (a number that cannot log in) makes no upstream call; without a
+    pause it would answer measurably faster than a real start or check and
+    tell an attacker which numbers are registered. It waits about as long as
+    the provider lately took. Kept in memory: no I/O on the hot path.
+    """
+
+    def __init__(self):
+        self.seconds = {"start": 0.0, "check": 0.0}
+
+    def measure(self, kind: str, call, *args):
+        started = time.monotonic()
+        try:
+            return call(*args)
+        finally:
+            elapsed = time.monotonic() - started
+            previous = self.seconds[kind]
+            self.seconds[kind] = elapsed if not previous else previous * 0.8 + elapsed * 0.2
+
+    def imitate(self, kind: str) -> None:
+        time.sleep(self.seconds[kind] * _random.uniform(0.9, 1.1))
+
+
+_random = secrets.SystemRandom()
+upstream_latency = _UpstreamLatency()
+
+
 def _is_decoy(purpose: str, number: str) -> bool:
     return (
         purpose == Purpose.LOGIN
@@ -147,20 +179,17 @@ def verification_start(
     pending verification.
     """
     event = {"purpose": purpose, "number": number, "user_id": user.pk if user else None}
-    try:
-        limits.limit_start(request, number=number)
-    except RateLimited:
-        verification_event(request, outcome=Outcome.RATE_LIMITED, **event)
-        raise
+    _limit_send(request, event)
     current = pending_get(request)
     decoy = _is_decoy(purpose, number)
     if decoy:
+        upstream_latency.imitate("start")
         request_id = secrets.token_hex(16)
     else:
         backend = get_backend()
         event["backend"] = backend.name
         try:
-            request_id = backend.start(number)
+            request_id = upstream_latency.measure("start", backend.start, number)
         except ConcurrentVerification as exc:
             if current and current.number == number and exc.request_id == current.request_id:
                 # The code already on its way serves the new purpose: the
@@ -173,7 +202,7 @@ def verification_start(
             verification_event(request, outcome=Outcome.REFUSED, detail="concurrent", **event)
             raise
         except VerificationError as exc:
-            verification_event(request, outcome=_failure_outcome(exc), detail=exc.status, **event)
+            verification_event(request, outcome=outcome_for_error(exc), detail=exc.status, **event)
             raise
     if current and current.request_id != request_id:
         _cancel_quietly(current)
@@ -191,27 +220,45 @@ def verification_start(
         new_number=new_number,
     )
     pending_save(request, pending)
+    defences.conversion_watch()
     verification_event(
         request,
         outcome=Outcome.STARTED,
         request_id="" if decoy else request_id,
-        detail="decoy" if decoy else "",
+        detail=DECOY_DETAIL if decoy else "",
         **event,
     )
     return pending
 
 
-def _failure_outcome(exc: VerificationError) -> str:
-    """Name the log outcome of a provider refusal."""
-    if isinstance(exc, IncorrectCode):
-        return Outcome.WRONG_CODE
-    if isinstance(exc, TooManyAttempts):
-        return Outcome.TOO_MANY_ATTEMPTS
-    if isinstance(exc, VerificationEnded):
-        return Outcome.EXPIRED
-    if isinstance(exc, ProviderUnavailable):
-        return Outcome.UPSTREAM_ERROR
-    return Outcome.REFUSED
+def _limit_send(request: HttpRequest, event: dict) -> None:
+    """Apply the limits and defences on sending a code; record a refusal."""
+    try:
+        limits.limit_start(request, number=event["number"])
+    except RateLimited as exc:
+        verification_event(request, outcome=Outcome.RATE_LIMITED, detail=exc.scope, **event)
+        raise
+    except NumberNotAllowed as exc:
+        verification_event(request, outcome=Outcome.REFUSED, detail=exc.reason, **event)
+        raise
+    except SendingPaused:
+        verification_event(request, outcome=Outcome.REFUSED, detail="site cap", **event)
+        raise
+
+
+def resend_wait(pending: PendingVerification) -> int:
+    """Return the seconds until a new code or a call may be sent (0: now)."""
+    return max(0, math.ceil(pending.sent_at + settings.VERIFY_RESEND_COOLDOWN - time.time()))
+
+
+def _refuse_resend_too_soon(pending: PendingVerification) -> None:
+    wait = resend_wait(pending)
+    if wait:
+        raise ResendTooSoon(retry_after=wait, scope="verify.resend.cooldown")
+
+
+def _pending_event_fields(pending: PendingVerification) -> dict:
+    return {"purpose": pending.purpose, "number": pending.number, "user_id": pending.user_id}
 
 
 def _pending_event(request, pending: PendingVerification, outcome: str, **extra) -> None:
@@ -245,12 +292,15 @@ def verification_check(request: HttpRequest, *, code: str) -> PendingVerificatio
         raise
     try:
         if pending.decoy:
+            upstream_latency.imitate("check")
             _decoy_check(pending)
             result = None
         else:
-            result = get_backend().check(pending.request_id, code)
+            result = upstream_latency.measure(
+                "check", get_backend().check, pending.request_id, code
+            )
     except VerificationError as exc:
-        _pending_event(request, pending, _failure_outcome(exc), detail=exc.status)
+        _pending_event(request, pending, outcome_for_error(exc), detail=exc.status)
         if isinstance(exc, (IncorrectCode, TooManyAttempts)):
             limits.record_wrong_code(request, number=pending.number)
         if isinstance(exc, IncorrectCode):
@@ -281,7 +331,8 @@ def _decoy_check(pending: PendingVerification) -> None:
 def verification_resend(request: HttpRequest) -> PendingVerification:
     """Send a fresh code for the pending verification; counts as a start."""
     pending = _require_pending(request)
-    limits.limit_start(request, number=pending.number)
+    _refuse_resend_too_soon(pending)
+    _limit_send(request, _pending_event_fields(pending))
     if not pending.decoy:
         backend = get_backend()
         # Vonage sends one code per request: a new code is a new request,
@@ -300,7 +351,8 @@ def verification_resend(request: HttpRequest) -> PendingVerification:
 def verification_call(request: HttpRequest) -> PendingVerification:
     """Move the pending verification to its next channel (a voice call); counts as a start."""
     pending = _require_pending(request)
-    limits.limit_start(request, number=pending.number)
+    _refuse_resend_too_soon(pending)
+    _limit_send(request, _pending_event_fields(pending))
     if not pending.decoy:
         try:
             get_backend().trigger_next(pending.request_id)

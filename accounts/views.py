@@ -24,9 +24,11 @@ from . import limits, services
 from .exceptions import (
     CodeAlreadySent,
     NoPendingVerification,
+    NumberNotAllowed,
     PasswordRequired,
     PhoneNumberUnavailable,
     RateLimited,
+    ResendTooSoon,
     SecondFactorRequired,
     SecondFactorUnavailable,
     WrongCodeLockout,
@@ -40,9 +42,9 @@ from .verification.exceptions import (
     ConcurrentVerification,
     IncorrectCode,
     InvalidNumber,
-    ProviderUnavailable,
     Throttled,
     TooManyAttempts,
+    VerificationEnded,
     VerificationError,
     VerificationExpired,
 )
@@ -57,6 +59,14 @@ MESSAGES = {
     "invalid_number": (
         "We cannot send a code to this number. Check it, or use another phone number."
     ),
+    "country_not_allowed": (
+        "We do not send codes to phone numbers in this country. Use another phone number."
+    ),
+    "type_not_allowed": (
+        "We cannot send codes to premium-rate, toll-free, shared-cost or similar numbers. "
+        "Use a mobile phone number."
+    ),
+    "resend_wait": "You can ask for a new code or a call in %(wait)s.",
     "throttled": "Too many attempts. Try again later.",
     "unavailable": (
         "The service is temporarily unavailable. Nothing was lost: try again in a moment."
@@ -167,13 +177,9 @@ class PhoneLoginView(FormView):
     def start_failed(self, form, exc):
         """Show the form again, as typed, with what went wrong."""
         if isinstance(exc, InvalidNumber):
-            form.add_error("number", MESSAGES["invalid_number"])
-        elif isinstance(exc, ConcurrentVerification):
-            messages.error(self.request, MESSAGES["concurrent"])
-        elif isinstance(exc, Throttled):
-            messages.error(self.request, MESSAGES["throttled"])
+            form.add_error("number", _start_failure_text(exc))
         else:
-            messages.error(self.request, MESSAGES["unavailable"])
+            messages.error(self.request, _start_failure_text(exc))
         return self.render_to_response(self.get_context_data(form=form), status=200)
 
 
@@ -206,6 +212,7 @@ class VerifyView(FormView):
             masked_number=_masked(self.pending.number),
             purpose=Purpose(self.pending.purpose).label,
             can_call=get_backend().supports_next,
+            resend_wait=services.resend_wait(self.pending),
             **kwargs,
         )
 
@@ -297,26 +304,24 @@ def _pending_action(request, action, success_message):
     except NoPendingVerification:
         messages.info(request, MESSAGES["no_pending"])
         return redirect("accounts:login")
+    except ResendTooSoon as exc:
+        messages.error(request, MESSAGES["resend_wait"] % {"wait": _wait_text(exc.retry_after)})
+        return redirect("accounts:verify")
     except RateLimited as exc:
         return rate_limited_response(request, exc)
     except ActionNotAllowed:
         key = "resend_too_soon" if action is services.verification_resend else "call_not_possible"
         messages.error(request, MESSAGES[key])
         return redirect("accounts:verify")
-    except (VerificationExpired, TooManyAttempts):
+    except VerificationEnded:
         messages.error(request, MESSAGES["expired"])
         return redirect("accounts:login")
-    except InvalidNumber:
-        messages.error(request, MESSAGES["invalid_number"])
+    except InvalidNumber as exc:
+        messages.error(request, _start_failure_text(exc))
         return redirect("accounts:login")
-    except ConcurrentVerification:
-        messages.error(request, MESSAGES["concurrent"])
-        return redirect("accounts:verify")
-    except Throttled:
-        messages.error(request, MESSAGES["throttled"])
-        return redirect("accounts:verify")
-    except (ProviderUnavailable, VerificationError):
-        messages.error(request, MESSAGES["unavailable"])
+    except VerificationError as exc:
+        # Nothing lost: the pending verification stays for another try.
+        messages.error(request, _start_failure_text(exc))
         return redirect("accounts:verify")
     messages.info(request, success_message % {"number": _masked(pending.number)})
     return redirect("accounts:verify")
@@ -408,6 +413,8 @@ class PasswordLoginView(FormView):
 
 
 def _start_failure_text(exc: VerificationError) -> str:
+    if isinstance(exc, NumberNotAllowed):
+        return MESSAGES[f"{exc.reason}_not_allowed"]
     if isinstance(exc, InvalidNumber):
         return MESSAGES["invalid_number"]
     if isinstance(exc, ConcurrentVerification):
@@ -455,7 +462,7 @@ class PhoneChangeView(LoginRequiredMixin, FormView):
             return _code_already_sent(request, exc)
         except VerificationError as exc:
             if isinstance(exc, InvalidNumber):
-                form.add_error("number", MESSAGES["invalid_number"])
+                form.add_error("number", _start_failure_text(exc))
             else:
                 messages.error(request, _start_failure_text(exc))
             return self.form_invalid(form)

@@ -188,6 +188,10 @@ VERIFY_MAX_WRONG_CODES = 3
 # Anyone with a phone can sign up by logging in. Off: only numbers that belong
 # to an active user can log in, and unknown numbers get the same answer.
 PASSWORDLESS_SIGNUP = env.bool("PASSWORDLESS_SIGNUP", default=True)
+# Users who chose password + code log in with both. True lets them log in with
+# the phone alone too, for sites that see the phone as enough.
+PHONE_LOGIN_FOR_2FA_USERS = env.bool("PHONE_LOGIN_FOR_2FA_USERS", default=False)
+
 
 # Rate limits (django-ratelimit rates: "count/period", period in s, m, h or d).
 VERIFY_RATE_START_PER_IP = env.str("VERIFY_RATE_START_PER_IP", default="5/15m")
@@ -195,6 +199,48 @@ VERIFY_RATE_START_PER_NUMBER = env.str("VERIFY_RATE_START_PER_NUMBER", default="
 VERIFY_RATE_CHECK_PER_SESSION = env.str("VERIFY_RATE_CHECK_PER_SESSION", default="5/5m")
 VERIFY_RATE_CHECK_PER_IP = env.str("VERIFY_RATE_CHECK_PER_IP", default="10/5m")
 VERIFY_RATE_WRONG_CODES_PER_NUMBER = env.str("VERIFY_RATE_WRONG_CODES_PER_NUMBER", default="10/h")
+# Wrong passwords on /login/password/.
+LOGIN_RATE_PASSWORD_PER_IP = env.str("LOGIN_RATE_PASSWORD_PER_IP", default="10/15m")
+LOGIN_RATE_PASSWORD_PER_USERNAME = env.str("LOGIN_RATE_PASSWORD_PER_USERNAME", default="5/15m")
+
+# Abuse and fraud defences (SMS pumping). See accounts/defences.py.
+# ISO countries that may get codes; empty: every country Vonage serves.
+VERIFY_ALLOWED_COUNTRIES = [
+    code.upper() for code in env.list("VERIFY_ALLOWED_COUNTRIES", default=[])
+]
+# Number types refused outright: the ones attackers are paid for.
+VERIFY_BLOCKED_NUMBER_TYPES = env.list(
+    "VERIFY_BLOCKED_NUMBER_TYPES",
+    default=["premium_rate", "shared_cost", "toll_free", "uan", "pager", "voicemail"],
+)
+VERIFY_BLOCK_VOIP = env.bool("VERIFY_BLOCK_VOIP", default=False)
+# Codes sent per number range (country code + the first national digits).
+VERIFY_PREFIX_RATE = env.str("VERIFY_PREFIX_RATE", default="10/h")
+VERIFY_PREFIX_DIGITS = env.int("VERIFY_PREFIX_DIGITS", default=5)
+# Site-wide caps on codes sent; past them new starts are refused (and logged
+# at ERROR), while codes already sent still complete. Empty: no cap.
+VERIFY_MAX_SENDS_PER_HOUR = env.int("VERIFY_MAX_SENDS_PER_HOUR", default=1000)
+VERIFY_MAX_SENDS_PER_DAY = env.int("VERIFY_MAX_SENDS_PER_DAY", default=10000)
+# Warn when fewer than this share of the codes started in the last hour were
+# checked right, once at least VERIFY_CONVERSION_MIN_VOLUME were started.
+VERIFY_MIN_CONVERSION = env.float("VERIFY_MIN_CONVERSION", default=0.3)
+VERIFY_CONVERSION_MIN_VOLUME = env.int("VERIFY_CONVERSION_MIN_VOLUME", default=20)
+# Seconds between two sends (resend or call) of one pending verification.
+VERIFY_RESEND_COOLDOWN = env.int("VERIFY_RESEND_COOLDOWN", default=30)
+# Numbers that get a fixed code and no SMS, for app-store reviewers and demos:
+# "+15005550006=123456,+15005550007=654321". Refused with DEBUG off unless
+# VERIFY_ALLOW_TEST_NUMBERS_IN_PRODUCTION is set.
+VERIFY_TEST_NUMBERS = env.dict("VERIFY_TEST_NUMBERS", default={})
+VERIFY_ALLOW_TEST_NUMBERS_IN_PRODUCTION = env.bool(
+    "VERIFY_ALLOW_TEST_NUMBERS_IN_PRODUCTION", default=False
+)
+if VERIFY_TEST_NUMBERS and not DEBUG and not VERIFY_ALLOW_TEST_NUMBERS_IN_PRODUCTION:
+    raise ImproperlyConfigured(
+        "VERIFY_TEST_NUMBERS is set with DEBUG off: anyone who knows a test number logs in "
+        "with its fixed code. Set VERIFY_ALLOW_TEST_NUMBERS_IN_PRODUCTION=true to allow it."
+    )
+RATELIMIT_USE_CACHE = "default"
+
 RATELIMIT_USE_CACHE = "default"
 
 # Vonage (VERIFY_BACKEND=vonage or vonage-legacy) ------------------------------
@@ -211,10 +257,22 @@ VERIFY_WORKFLOW = env.list("VERIFY_WORKFLOW", default=["sms", "voice"])
 VERIFY_LOCALE = env.str("VERIFY_LOCALE", default="")
 VERIFY_LEGACY_WORKFLOW_ID = env.int("VERIFY_LEGACY_WORKFLOW_ID", default=1)
 
+# Verification log -----------------------------------------------------------
+
+# Days a VerificationLog row is kept; `manage.py purgeverificationlog` removes
+# older ones (run it daily, e.g. from cron).
+VERIFY_LOG_RETENTION_DAYS = env.int("VERIFY_LOG_RETENTION_DAYS", default=90)
+if VERIFY_LOG_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("VERIFY_LOG_RETENTION_DAYS must be 1 or more.")
+
+# JSON API -----------------------------------------------------------------
+
+# Origins (scheme://host[:port], comma separated) whose browser pages may call
+# /api/ cross-origin. Empty, the default: no CORS headers, OPTIONS refused.
+# Native mobile apps send no Origin and need nothing here.
+API_CORS_ORIGINS = env.list("API_CORS_ORIGINS", default=[])
+
 # Logging ------------------------------------------------------------------
-# Users who chose password + code log in with both. True lets them log in with
-# the phone alone too, for sites that see the phone as enough.
-PHONE_LOGIN_FOR_2FA_USERS = env.bool("PHONE_LOGIN_FOR_2FA_USERS", default=False)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {
@@ -222,9 +280,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-# Wrong passwords on /login/password/.
-LOGIN_RATE_PASSWORD_PER_IP = env.str("LOGIN_RATE_PASSWORD_PER_IP", default="10/15m")
-LOGIN_RATE_PASSWORD_PER_USERNAME = env.str("LOGIN_RATE_PASSWORD_PER_USERNAME", default="5/15m")
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
@@ -241,18 +296,3 @@ LOGIN_RATE_PASSWORD_PER_USERNAME = env.str("LOGIN_RATE_PASSWORD_PER_USERNAME", d
         "accounts": {"level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL},
     },
 }
-# Verification log -----------------------------------------------------------
-
-# Days a VerificationLog row is kept; `manage.py purgeverificationlog` removes
-# older ones (run it daily, e.g. from cron).
-VERIFY_LOG_RETENTION_DAYS = env.int("VERIFY_LOG_RETENTION_DAYS", default=90)
-if VERIFY_LOG_RETENTION_DAYS < 1:
-    raise ImproperlyConfigured("VERIFY_LOG_RETENTION_DAYS must be 1 or more.")
-
-# JSON API -----------------------------------------------------------------
-
-# Origins (scheme://host[:port], comma separated) whose browser pages may call
-# /api/ cross-origin. Empty, the default: no CORS headers, OPTIONS refused.
-# Native mobile apps send no Origin and need nothing here.
-API_CORS_ORIGINS = env.list("API_CORS_ORIGINS", default=[])
-

@@ -32,6 +32,7 @@ class LocalCodeBackend(BaseVerificationBackend):
     """Generate codes here; subclasses override deliver()."""
 
     supports_next = True
+    request_id_prefix = ""
 
     def __init__(self, *, cache_alias="default", **kwargs):
         super().__init__(**kwargs)
@@ -45,8 +46,12 @@ class LocalCodeBackend(BaseVerificationBackend):
         minutes = max(1, self.code_ttl // 60)
         return f"{self.brand} code: {code}. Valid for {minutes} minutes."
 
+    def generate_code(self, number: str) -> str:
+        """Return a new random code of `code_length` digits."""
+        return "".join(secrets.choice("0123456789") for _ in range(self.code_length))
+
     def start(self, number: str) -> str:
-        request_id = secrets.token_hex(16)
+        request_id = self.request_id_prefix + secrets.token_hex(16)
         # add() is atomic in every shared cache: of two starts racing for one
         # number, one wins and the other sees the live request.
         if not self.cache.add(self._number_key(number), request_id, self.code_ttl):
@@ -98,7 +103,7 @@ class LocalCodeBackend(BaseVerificationBackend):
         )
 
     def _send_code(self, request_id, number, *, channel, expires_at):
-        code = "".join(secrets.choice("0123456789") for _ in range(self.code_length))
+        code = self.generate_code(number)
         record = {
             "number": number,
             "code_hash": self._hash(request_id, code),
