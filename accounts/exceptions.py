@@ -6,7 +6,7 @@ are the flow's. Views turn both into messages.
 
 from __future__ import annotations
 
-from .verification.exceptions import InvalidNumber, ProviderUnavailable
+from .verification.exceptions import InvalidNumber, ProviderUnavailable, VerificationEnded
 
 
 class FlowError(Exception):
@@ -71,3 +71,7 @@ class SendingPaused(ProviderUnavailable):
     """The site-wide caps on codes sent are reached: no new code goes out for now."""
 
     status = "9"
+
+
+class ResendFailed(VerificationEnded):
+    """The old code was cancelled for a new one, and the new one could not be sent."""

@@ -39,8 +39,9 @@ def mask_phone_number(e164: str) -> str:
     except phonenumbers.NumberParseException:
         return MASK * 4
     national = str(number.national_number)
-    head = 3 if len(national) >= 9 else 1
-    tail = 2
+    # At least half the national digits stay hidden, however short the number.
+    head = 3 if len(national) >= 9 else 1 if len(national) >= 7 else 0
+    tail = 2 if len(national) >= 6 else 1
     formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     prefix = f"+{number.country_code}"
     rest = formatted[len(prefix) :]

@@ -29,6 +29,7 @@ from .exceptions import (
     PasswordRequired,
     PhoneNumberUnavailable,
     RateLimited,
+    ResendFailed,
     ResendTooSoon,
     SecondFactorRequired,
     SecondFactorUnavailable,
@@ -38,6 +39,7 @@ from .models import Purpose, User
 from .phone import mask_phone_number
 from .selectors import user_get_by_phone_number
 from .verification import get_backend
+from .verification.backends.decoy import VerificationBackend as DecoyBackend
 from .verification.exceptions import (
     ActionNotAllowed,
     ConcurrentVerification,
@@ -86,18 +88,30 @@ class PendingVerification:
 
 def pending_get(request: HttpRequest) -> PendingVerification | None:
     """Return the session's live pending verification, dropping an expired one."""
+    try:
+        return pending_require(request)
+    except (NoPendingVerification, VerificationExpired):
+        return None
+
+
+def pending_require(request: HttpRequest) -> PendingVerification:
+    """Return the session's live pending verification.
+
+    Raises NoPendingVerification when there is none, and VerificationExpired
+    (dropping it) when its code has expired, so the person is told which.
+    """
     data = request.session.get(PENDING_SESSION_KEY)
     if not data:
-        return None
+        raise NoPendingVerification
     try:
         pending = PendingVerification(**data)
     except TypeError:
         # Written by an older version of this code: start again.
         pending_clear(request)
-        return None
+        raise NoPendingVerification from None
     if pending.is_expired:
         pending_clear(request)
-        return None
+        raise VerificationExpired("the code expired")
     return pending
 
 
@@ -109,19 +123,15 @@ def pending_clear(request: HttpRequest) -> None:
     request.session.pop(PENDING_SESSION_KEY, None)
 
 
-def _require_pending(request: HttpRequest) -> PendingVerification:
-    pending = pending_get(request)
-    if pending is None:
-        raise NoPendingVerification
-    return pending
+def _backend(*, decoy: bool):
+    """Return the provider, or the stand-in for numbers that cannot log in."""
+    return DecoyBackend() if decoy else get_backend()
 
 
 def _cancel_quietly(pending: PendingVerification) -> None:
     """Cancel a replaced request upstream where the provider allows it; never fail."""
-    if pending.decoy:
-        return
     with contextlib.suppress(VerificationError):
-        get_backend().cancel(pending.request_id)
+        _backend(decoy=pending.decoy).cancel(pending.request_id)
 
 
 class _UpstreamLatency:
@@ -154,11 +164,18 @@ upstream_latency = _UpstreamLatency()
 
 
 def _is_decoy(purpose: str, number: str) -> bool:
-    return (
-        purpose == Purpose.LOGIN
-        and not settings.PASSWORDLESS_SIGNUP
-        and user_get_by_phone_number(number) is None
-    )
+    """Whether a phone login to `number` can never log anyone in.
+
+    True when the number belongs to a deactivated account, or to nobody while
+    sign-up is closed. Such numbers get a stand-in request: the same answers,
+    and nothing sent.
+    """
+    if purpose != Purpose.LOGIN:
+        return False
+    holder = User.objects.filter(phone_number_for_2fa=number).only("is_active").first()
+    if holder is not None:
+        return not holder.is_active
+    return not settings.PASSWORDLESS_SIGNUP
 
 
 def verification_start(
@@ -182,28 +199,29 @@ def verification_start(
     _limit_send(request, event)
     current = pending_get(request)
     decoy = _is_decoy(purpose, number)
-    if decoy:
-        upstream_latency.imitate("start")
-        request_id = secrets.token_hex(16)
-    else:
-        backend = get_backend()
+    backend = _backend(decoy=decoy)
+    if not decoy:
         event["backend"] = backend.name
-        try:
+    try:
+        if decoy:
+            upstream_latency.imitate("start")
+            request_id = backend.start(number)
+        else:
             request_id = upstream_latency.measure("start", backend.start, number)
-        except ConcurrentVerification as exc:
-            if current and current.number == number and exc.request_id == current.request_id:
-                # The code already on its way serves the new purpose: the
-                # provider sends one code per number at a time.
-                current.purpose, current.next_url = purpose, next_url
-                current.user_id = user.pk if user else None
-                current.action, current.new_number = action, new_number
-                pending_save(request, current)
-                raise CodeAlreadySent(current) from exc
-            verification_event(request, outcome=Outcome.REFUSED, detail="concurrent", **event)
-            raise
-        except VerificationError as exc:
-            verification_event(request, outcome=outcome_for_error(exc), detail=exc.status, **event)
-            raise
+    except ConcurrentVerification as exc:
+        if current and current.number == number and exc.request_id == current.request_id:
+            # The code already on its way serves the new purpose: the
+            # provider sends one code per number at a time.
+            current.purpose, current.next_url = purpose, next_url
+            current.user_id = user.pk if user else None
+            current.action, current.new_number = action, new_number
+            pending_save(request, current)
+            raise CodeAlreadySent(current) from exc
+        verification_event(request, outcome=Outcome.REFUSED, detail="concurrent", **event)
+        raise
+    except VerificationError as exc:
+        verification_event(request, outcome=outcome_for_error(exc), detail=exc.status, **event)
+        raise
     if current and current.request_id != request_id:
         _cancel_quietly(current)
     now = time.time()
@@ -281,7 +299,7 @@ def verification_check(request: HttpRequest, *, code: str) -> PendingVerificatio
     provider says the request is over; it stays for another try on a wrong
     code or when the provider cannot be reached.
     """
-    pending = _require_pending(request)
+    pending = pending_require(request)
     if not request.session.session_key:
         request.session.save()
     try:
@@ -291,14 +309,12 @@ def verification_check(request: HttpRequest, *, code: str) -> PendingVerificatio
         _pending_event(request, pending, Outcome.RATE_LIMITED)
         raise
     try:
+        backend = _backend(decoy=pending.decoy)
         if pending.decoy:
             upstream_latency.imitate("check")
-            _decoy_check(pending)
-            result = None
+            result = backend.check(pending.request_id, code)
         else:
-            result = upstream_latency.measure(
-                "check", get_backend().check, pending.request_id, code
-            )
+            result = upstream_latency.measure("check", backend.check, pending.request_id, code)
     except VerificationError as exc:
         _pending_event(request, pending, outcome_for_error(exc), detail=exc.status)
         if isinstance(exc, (IncorrectCode, TooManyAttempts)):
@@ -320,26 +336,24 @@ def verification_check(request: HttpRequest, *, code: str) -> PendingVerificatio
     return pending
 
 
-def _decoy_check(pending: PendingVerification) -> None:
-    """Answer like a live request whose code is never right."""
-    attempts_left = settings.VERIFY_MAX_WRONG_CODES - pending.failed_attempts - 1
-    if attempts_left <= 0:
-        raise TooManyAttempts("wrong code too many times")
-    raise IncorrectCode("wrong code", attempts_left=attempts_left)
-
-
 def verification_resend(request: HttpRequest) -> PendingVerification:
     """Send a fresh code for the pending verification; counts as a start."""
-    pending = _require_pending(request)
+    pending = pending_require(request)
     _refuse_resend_too_soon(pending)
     _limit_send(request, _pending_event_fields(pending))
-    if not pending.decoy:
-        backend = get_backend()
-        # Vonage sends one code per request: a new code is a new request,
-        # possible once the old one is cancelled (refused in its first 30 s).
-        with contextlib.suppress(VerificationExpired):
-            backend.cancel(pending.request_id)
+    backend = _backend(decoy=pending.decoy)
+    # Vonage sends one code per request: a new code is a new request,
+    # possible once the old one is cancelled (refused in its first 30 s).
+    with contextlib.suppress(VerificationExpired):
+        backend.cancel(pending.request_id)
+    try:
         pending.request_id = backend.start(pending.number)
+    except VerificationError as exc:
+        # The old code is cancelled and no new one was sent: say so, and
+        # let the person start again rather than type a dead code.
+        pending_clear(request)
+        _pending_event(request, pending, outcome_for_error(exc), detail=exc.status)
+        raise ResendFailed("the old request is cancelled, the new one failed") from exc
     now = time.time()
     pending.started_at = pending.sent_at = now
     pending.failed_attempts = 0
@@ -350,15 +364,14 @@ def verification_resend(request: HttpRequest) -> PendingVerification:
 
 def verification_call(request: HttpRequest) -> PendingVerification:
     """Move the pending verification to its next channel (a voice call); counts as a start."""
-    pending = _require_pending(request)
+    pending = pending_require(request)
     _refuse_resend_too_soon(pending)
     _limit_send(request, _pending_event_fields(pending))
-    if not pending.decoy:
-        try:
-            get_backend().trigger_next(pending.request_id)
-        except VerificationEnded:
-            pending_clear(request)
-            raise
+    try:
+        _backend(decoy=pending.decoy).trigger_next(pending.request_id)
+    except VerificationEnded:
+        pending_clear(request)
+        raise
     pending.sent_at = time.time()
     pending_save(request, pending)
     _pending_event(request, pending, Outcome.STARTED, detail="call")
@@ -369,11 +382,11 @@ def verification_cancel(request: HttpRequest) -> bool:
     """Forget the pending verification; return whether the provider stopped it too."""
     pending = pending_get(request)
     pending_clear(request)
-    if pending is None or pending.decoy:
+    if pending is None:
         return True
     _pending_event(request, pending, Outcome.CANCELLED)
     try:
-        get_backend().cancel(pending.request_id)
+        _backend(decoy=pending.decoy).cancel(pending.request_id)
     except (ActionNotAllowed, VerificationEnded):
         return False
     return True
@@ -544,8 +557,9 @@ def _user_create_for_phone(number: str) -> User:
             user.save()
             return user
     except IntegrityError:
-        # Another request verified the same number a moment earlier.
+        # Another request verified the same number a moment earlier, or a
+        # deactivated account holds it: nobody is logged in then.
         user = user_get_by_phone_number(number)
         if user is None:
-            raise
+            raise NoPendingVerification from None
         return user

@@ -28,6 +28,7 @@ from .exceptions import (
     PasswordRequired,
     PhoneNumberUnavailable,
     RateLimited,
+    ResendFailed,
     ResendTooSoon,
     SecondFactorRequired,
     SecondFactorUnavailable,
@@ -67,6 +68,10 @@ MESSAGES = {
         "Use a mobile phone number."
     ),
     "resend_wait": "You can ask for a new code or a call in %(wait)s.",
+    "resend_failed": (
+        "We could not send a new code, and the previous one no longer works. "
+        "Start again in a moment."
+    ),
     "throttled": "Too many attempts. Try again later.",
     "unavailable": (
         "The service is temporarily unavailable. Nothing was lost: try again in a moment."
@@ -200,9 +205,13 @@ class VerifyView(FormView):
     template_name = "accounts/verify.html"
 
     def dispatch(self, request, *args, **kwargs):
-        self.pending = services.pending_get(request)
-        if self.pending is None:
+        try:
+            self.pending = services.pending_require(request)
+        except NoPendingVerification:
             messages.info(request, MESSAGES["no_pending"])
+            return redirect("accounts:login")
+        except VerificationExpired:
+            messages.error(request, MESSAGES["expired"])
             return redirect("accounts:login")
         return super().dispatch(request, *args, **kwargs)
 
@@ -313,6 +322,9 @@ def _pending_action(request, action, success_message):
         key = "resend_too_soon" if action is services.verification_resend else "call_not_possible"
         messages.error(request, MESSAGES[key])
         return redirect("accounts:verify")
+    except ResendFailed:
+        messages.error(request, MESSAGES["resend_failed"])
+        return redirect("accounts:login")
     except VerificationEnded:
         messages.error(request, MESSAGES["expired"])
         return redirect("accounts:login")

@@ -25,7 +25,6 @@ from ..exceptions import (
 from .base import BaseVerificationBackend, CheckResult
 
 MAX_WRONG_CODES = 3
-KEY_PREFIX = "verification:local"
 
 
 class LocalCodeBackend(BaseVerificationBackend):
@@ -33,6 +32,8 @@ class LocalCodeBackend(BaseVerificationBackend):
 
     supports_next = True
     request_id_prefix = ""
+    # Cache keys: requests of different subclasses never see each other.
+    key_prefix = "verification:local"
 
     def __init__(self, *, cache_alias="default", **kwargs):
         super().__init__(**kwargs)
@@ -66,7 +67,10 @@ class LocalCodeBackend(BaseVerificationBackend):
         record = self._load(request_id)
         if record is None:
             raise VerificationExpired("no live request", request_id=request_id)
-        if constant_time_compare(self._hash(request_id, code), record["code_hash"]):
+        # A call reads out a new code; the SMS code sent before it still works,
+        # as a person who gets both would expect.
+        attempt = self._hash(request_id, code)
+        if any(constant_time_compare(attempt, known) for known in record["code_hashes"]):
             # delete() reports whether this call removed the key: of two
             # checks racing with the right code, exactly one succeeds.
             if not self.cache.delete(self._request_key(request_id)):
@@ -99,14 +103,18 @@ class LocalCodeBackend(BaseVerificationBackend):
         if record["channel"] == "voice":
             raise ActionNotAllowed("no more events", request_id=request_id)
         self._send_code(
-            request_id, record["number"], channel="voice", expires_at=record["expires_at"]
+            request_id,
+            record["number"],
+            channel="voice",
+            expires_at=record["expires_at"],
+            earlier=record["code_hashes"],
         )
 
-    def _send_code(self, request_id, number, *, channel, expires_at):
+    def _send_code(self, request_id, number, *, channel, expires_at, earlier=()):
         code = self.generate_code(number)
         record = {
             "number": number,
-            "code_hash": self._hash(request_id, code),
+            "code_hashes": [*earlier, self._hash(request_id, code)],
             "channel": channel,
             "expires_at": expires_at,
         }
@@ -125,10 +133,10 @@ class LocalCodeBackend(BaseVerificationBackend):
         self.cache.delete(self._request_key(request_id) + ":wrong")
 
     def _hash(self, request_id, code):
-        return salted_hmac(KEY_PREFIX, f"{request_id}:{code}", algorithm="sha256").hexdigest()
+        return salted_hmac(self.key_prefix, f"{request_id}:{code}", algorithm="sha256").hexdigest()
 
     def _request_key(self, request_id):
-        return f"{KEY_PREFIX}:request:{request_id}"
+        return f"{self.key_prefix}:request:{request_id}"
 
     def _number_key(self, number):
-        return f"{KEY_PREFIX}:number:{number}"
+        return f"{self.key_prefix}:number:{number}"
