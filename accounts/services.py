@@ -41,7 +41,6 @@ from .selectors import user_get_by_phone_number
 from .verification import get_backend
 from .verification.backends.decoy import VerificationBackend as DecoyBackend
 from .verification.exceptions import (
-    ActionNotAllowed,
     ConcurrentVerification,
     IncorrectCode,
     TooManyAttempts,
@@ -387,7 +386,9 @@ def verification_cancel(request: HttpRequest) -> bool:
     _pending_event(request, pending, Outcome.CANCELLED)
     try:
         _backend(decoy=pending.decoy).cancel(pending.request_id)
-    except (ActionNotAllowed, VerificationEnded):
+    except VerificationError:
+        # Refused (the first 30 s, after the second event), already over, or
+        # the provider unreachable: cleared here all the same, and said so.
         return False
     return True
 

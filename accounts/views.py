@@ -86,7 +86,10 @@ MESSAGES = {
         "%(wait)s; try again after that."
     ),
     "resent": "A new code is on its way to %(number)s.",
-    "resend_too_soon": "A code was sent less than 30 seconds ago. Wait a little, then try again.",
+    "resend_too_soon": (
+        "A new code cannot be sent now. Use the code already sent, or wait until it "
+        "expires and start again."
+    ),
     "call": "We are calling %(number)s to read you the code.",
     "call_not_possible": "A call is not possible now. Use the code we sent, or start again.",
     "cancelled": "Cancelled. The code we sent will not work any more.",

@@ -6,6 +6,8 @@ from accounts.services import PENDING_SESSION_KEY
 
 from .factories import UserFactory
 
+pytest_plugins = ["tests.emulator.fixtures"]
+
 NUMBER = "+14155550100"
 OTHER_NUMBER = "+14155550199"
 
