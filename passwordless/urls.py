@@ -7,4 +7,5 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("", include("accounts.urls")),
     path("admin/", admin.site.urls),
+    path("api/", include("accounts.api.urls")),
 ]

@@ -1,0 +1,229 @@
+"""The API's verification flows: request, check, cancel, next.
+
+The counterpart of `accounts.services` for clients without a session: the
+signed `request_id` token names the pending verification (tokens.py). The
+limits are the web flow's own functions and counters, and every event goes
+through `verification_event` with Purpose.API. A correct code logs nobody in:
+the API answers like the proxy it replaces, and the app decides what follows.
+
+With PASSWORDLESS_SIGNUP off, a number that belongs to no active user gets the
+very answers a registered one gets, but nothing is sent and no code is ever
+right (a decoy), as on the web: the API must not tell who has an account.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import NoReturn
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from .. import limits
+from ..events import DECOY_DETAIL, Outcome, outcome_for_error, verification_event
+from ..exceptions import RateLimited
+from ..models import Purpose
+from ..selectors import user_get_by_phone_number
+from ..services import upstream_latency
+from ..verification import BaseVerificationBackend, CheckResult, get_backend
+from ..verification.exceptions import (
+    ActionNotAllowed,
+    IncorrectCode,
+    TooManyAttempts,
+    VerificationEnded,
+    VerificationError,
+)
+from .errors import NumberMismatch
+from .tokens import (
+    ApiVerification,
+    InvalidToken,
+    decoy_count_wrong_code,
+    decoy_take_next_event,
+    token_issue,
+    token_record_sent,
+    token_resolve,
+    token_revoke,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def api_verification_request(request: HttpRequest, *, number: str) -> str:
+    """Send a code to `number` and return the token naming the verification."""
+    event = {"purpose": Purpose.API, "number": number}
+    _limit_send(request, event)
+    if _is_decoy(number):
+        # As long as a real start takes, or the answer's speed would tell.
+        upstream_latency.imitate("start")
+        verification_event(request, outcome=Outcome.STARTED, detail=DECOY_DETAIL, **event)
+        return token_issue(request_id="", number=number, decoy=True)
+    backend = get_backend()
+    try:
+        request_id = upstream_latency.measure("start", backend.start, number)
+    except VerificationError as exc:
+        verification_event(
+            request,
+            outcome=outcome_for_error(exc),
+            backend=backend.name,
+            detail=exc.status,
+            **event,
+        )
+        raise
+    verification_event(
+        request, outcome=Outcome.STARTED, backend=backend.name, request_id=request_id, **event
+    )
+    return token_issue(request_id=request_id, number=number)
+
+
+def api_verification_check(
+    request: HttpRequest, *, token: str, code: str, number: str | None = None
+) -> CheckResult:
+    """Check `code` for the verification `token` names; return the result when right."""
+    backend = get_backend()
+    verification = _resolve(request, backend, token, number)
+    try:
+        limits.limit_check(request, session_key=verification.limit_key)
+        limits.refuse_locked_number(request, number=verification.number)
+    except RateLimited:
+        _event(request, backend, verification, Outcome.RATE_LIMITED)
+        raise
+    try:
+        if verification.decoy:
+            upstream_latency.imitate("check")
+            _decoy_check(verification)  # raises: a decoy's code is never right
+        result = upstream_latency.measure("check", backend.check, verification.request_id, code)
+    except VerificationError as exc:
+        _event(request, backend, verification, outcome_for_error(exc), detail=exc.status)
+        if isinstance(exc, (IncorrectCode, TooManyAttempts)):
+            limits.record_wrong_code(request, number=verification.number)
+        if isinstance(exc, VerificationEnded):
+            token_revoke(verification)
+        # A wrong code or an unreachable provider keeps the token for another try.
+        raise
+    token_revoke(verification)
+    _event(
+        request,
+        backend,
+        verification,
+        Outcome.SUCCEEDED,
+        price=result.price,
+        currency=result.currency,
+    )
+    return result
+
+
+def api_verification_cancel(request: HttpRequest, *, token: str, number: str | None = None) -> None:
+    """Stop the verification `token` names, upstream too."""
+    backend = get_backend()
+    verification = _resolve(request, backend, token, number)
+    if not verification.decoy:
+        try:
+            backend.cancel(verification.request_id)
+        except VerificationError as exc:
+            detail = f"cancel {exc.status}"
+            _event(request, backend, verification, outcome_for_error(exc), detail=detail)
+            if isinstance(exc, VerificationEnded):
+                token_revoke(verification)
+            raise
+    token_revoke(verification)
+    _event(request, backend, verification, Outcome.CANCELLED)
+
+
+def api_verification_next(request: HttpRequest, *, token: str, number: str | None = None) -> None:
+    """Move the verification `token` names to its next channel (a voice call)."""
+    backend = get_backend()
+    verification = _resolve(request, backend, token, number)
+    # As on the web: a call waits VERIFY_RESEND_COOLDOWN after the last send,
+    # and sends the code again, so it counts as a start.
+    wait = math.ceil(verification.sent_at + settings.VERIFY_RESEND_COOLDOWN - time.time())
+    if wait > 0:
+        _event(
+            request, backend, verification, Outcome.RATE_LIMITED, detail="verify.resend.cooldown"
+        )
+        raise RateLimited(retry_after=wait, scope="verify.resend.cooldown")
+    _limit_send(request, {"purpose": Purpose.API, "number": verification.number})
+    try:
+        if verification.decoy:
+            _decoy_next(backend, verification)
+        else:
+            backend.trigger_next(verification.request_id)
+    except VerificationError as exc:
+        detail = f"next {exc.status}"
+        _event(request, backend, verification, outcome_for_error(exc), detail=detail)
+        if isinstance(exc, VerificationEnded):
+            token_revoke(verification)
+        raise
+    token_record_sent(verification)
+    # Logged like the web's call: a code sent again.
+    _event(request, backend, verification, Outcome.STARTED, detail="call")
+
+
+def _limit_send(request: HttpRequest, event: dict) -> None:
+    """Apply the web flow's limits and defences on sending a code; record a refusal."""
+    try:
+        limits.limit_start(request, number=event["number"])
+    except RateLimited as exc:
+        verification_event(request, outcome=Outcome.RATE_LIMITED, detail=exc.scope, **event)
+        raise
+    except VerificationError as exc:
+        # The site's own defences: a country or number type it does not serve,
+        # or the site-wide caps on codes sent.
+        detail = getattr(exc, "reason", "") or f"site {exc.status}"
+        verification_event(request, outcome=Outcome.REFUSED, detail=detail, **event)
+        raise
+
+
+def _is_decoy(number: str) -> bool:
+    return not settings.PASSWORDLESS_SIGNUP and user_get_by_phone_number(number) is None
+
+
+def _resolve(
+    request: HttpRequest, backend: BaseVerificationBackend, token: str, number: str | None
+) -> ApiVerification:
+    """Return the verification `token` names; refuse it for another `number`."""
+    try:
+        verification = token_resolve(token)
+    except InvalidToken as exc:
+        # A log line, not a verification event: anyone can send forged tokens
+        # without limit, and each event is a database row.
+        logger.info("api request_id refused: %s", exc.reason)
+        raise
+    if number and number != verification.number:
+        _event(request, backend, verification, Outcome.REFUSED, detail="number mismatch")
+        raise NumberMismatch
+    return verification
+
+
+def _decoy_check(verification: ApiVerification) -> NoReturn:
+    """Answer like a live request whose code is never right."""
+    wrong = decoy_count_wrong_code(verification)
+    attempts_left = settings.VERIFY_MAX_WRONG_CODES - wrong
+    if attempts_left <= 0:
+        raise TooManyAttempts("wrong code too many times")
+    raise IncorrectCode("wrong code", attempts_left=attempts_left)
+
+
+def _decoy_next(backend: BaseVerificationBackend, verification: ApiVerification) -> None:
+    """Answer like the backend would: one next event where it has one."""
+    if not backend.supports_next or not decoy_take_next_event(verification):
+        raise ActionNotAllowed("no more events")
+
+
+def _event(
+    request: HttpRequest,
+    backend: BaseVerificationBackend,
+    verification: ApiVerification,
+    outcome: str,
+    **extra,
+) -> None:
+    verification_event(
+        request,
+        outcome=outcome,
+        purpose=Purpose.API,
+        number=verification.number,
+        request_id=verification.request_id,
+        backend="" if verification.decoy else backend.name,
+        **extra,
+    )
