@@ -79,7 +79,7 @@ def _check_v2() -> list[CheckMessage]:
 def _check_legacy() -> list[CheckMessage]:
     from vonage_verify_legacy.language_codes import LanguageCode
 
-    from .verification.backends.vonage_legacy import SINGLE_EVENT_WORKFLOWS
+    from .verification.backends.vonage_legacy import NEXT_EVENTS
 
     errors = []
     if not (settings.VONAGE_API_KEY and settings.VONAGE_API_SECRET):
@@ -99,7 +99,8 @@ def _check_legacy() -> list[CheckMessage]:
                 f"VERIFY_LEGACY_WORKFLOW_ID={settings.VERIFY_LEGACY_WORKFLOW_ID} is not a "
                 "Verify v1 workflow.",
                 hint="Use 1 to 7: 1 is SMS then two calls; "
-                f"{' and '.join(map(str, sorted(SINGLE_EVENT_WORKFLOWS)))} have no next event.",
+                f"{' and '.join(str(w) for w, n in sorted(NEXT_EVENTS.items()) if not n)} "
+                "have no next event.",
                 id="accounts.E007",
             )
         )

@@ -123,8 +123,17 @@ def pending_clear(request: HttpRequest) -> None:
 
 
 def _backend(*, decoy: bool):
-    """Return the provider, or the stand-in for numbers that cannot log in."""
-    return DecoyBackend() if decoy else get_backend()
+    """Return the provider, or the stand-in for numbers that cannot log in.
+
+    The stand-in copies the provider's rules on calls and early cancels, so
+    that its answers match a real request's.
+    """
+    backend = get_backend()
+    if not decoy:
+        return backend
+    return DecoyBackend(
+        next_events=backend.next_events, cancel_not_before=backend.cancel_not_before
+    )
 
 
 def _cancel_quietly(pending: PendingVerification) -> None:

@@ -41,6 +41,10 @@ class BaseVerificationBackend:
     supports_next = False
     # Whether search() is implemented.
     supports_search = False
+    # How many times trigger_next() may move a request on (calls after the SMS).
+    next_events = 0
+    # Seconds after a start during which the provider refuses a cancel.
+    cancel_not_before = 0
 
     def __init__(self, *, brand=None, code_length=None, code_ttl=None, **kwargs):
         self.brand = brand or settings.VERIFY_BRAND

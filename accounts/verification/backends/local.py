@@ -31,13 +31,21 @@ class LocalCodeBackend(BaseVerificationBackend):
     """Generate codes here; subclasses override deliver()."""
 
     supports_next = True
+    next_events = 1
     request_id_prefix = ""
     # Cache keys: requests of different subclasses never see each other.
     key_prefix = "verification:local"
 
-    def __init__(self, *, cache_alias="default", **kwargs):
+    def __init__(
+        self, *, cache_alias="default", next_events=None, cancel_not_before=None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.cache = caches[cache_alias]
+        if next_events is not None:
+            self.next_events = next_events
+            self.supports_next = next_events > 0
+        if cancel_not_before is not None:
+            self.cancel_not_before = cancel_not_before
 
     def deliver(self, number: str, message: str, *, channel: str, code: str) -> None:
         """Send `message` to `number` over `channel` ("sms" or "voice")."""
@@ -92,15 +100,17 @@ class LocalCodeBackend(BaseVerificationBackend):
         record = self._load(request_id)
         if record is None:
             raise VerificationExpired("no live request", request_id=request_id)
+        if time.time() < record["started_at"] + self.cancel_not_before:
+            raise ActionNotAllowed("too early to cancel", request_id=request_id)
         self.cache.delete(self._request_key(request_id))
         self._forget(request_id, record["number"])
 
     def trigger_next(self, request_id: str) -> None:
-        # Like Vonage's workflow: one call after the SMS, then nothing more.
+        # Like Vonage's workflow: `next_events` calls after the SMS, then nothing.
         record = self._load(request_id)
         if record is None:
             raise VerificationExpired("no live request", request_id=request_id)
-        if record["channel"] == "voice":
+        if record["calls"] >= self.next_events:
             raise ActionNotAllowed("no more events", request_id=request_id)
         self._send_code(
             request_id,
@@ -108,15 +118,21 @@ class LocalCodeBackend(BaseVerificationBackend):
             channel="voice",
             expires_at=record["expires_at"],
             earlier=record["code_hashes"],
+            started_at=record["started_at"],
+            calls=record["calls"] + 1,
         )
 
-    def _send_code(self, request_id, number, *, channel, expires_at, earlier=()):
+    def _send_code(
+        self, request_id, number, *, channel, expires_at, earlier=(), started_at=None, calls=0
+    ):
         code = self.generate_code(number)
         record = {
             "number": number,
             "code_hashes": [*earlier, self._hash(request_id, code)],
             "channel": channel,
             "expires_at": expires_at,
+            "started_at": started_at or time.time(),
+            "calls": calls,
         }
         self.cache.set(self._request_key(request_id), record, max(1, int(expires_at - time.time())))
         self.deliver(number, self.message(code), channel=channel, code=code)

@@ -60,7 +60,8 @@ class VerificationBackend(VonageBackend):
         ttl = int(self.code_ttl)
         self.channel_timeout = min(CHANNEL_TIMEOUT_MAX, max(CHANNEL_TIMEOUT_MIN, ttl))
         # "Call me instead" needs a channel after the first one.
-        self.supports_next = len(self.workflow) > 1
+        self.next_events = max(0, len(self.workflow) - 1)
+        self.supports_next = self.next_events > 0
 
     def credentials_missing(self) -> str | None:
         if self.config.uses_jwt or self.config.has_basic_credentials:

@@ -201,6 +201,8 @@ class VonageBackend(BaseVerificationBackend):
     """
 
     supports_next = True
+    # Vonage refuses a cancel in the first 30 seconds of a request.
+    cancel_not_before = 30
 
     def __init__(
         self,

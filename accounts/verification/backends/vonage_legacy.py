@@ -40,8 +40,9 @@ from .vonage_client import (
 
 logger = logging.getLogger("accounts.verification.vonage")
 
-# Workflows with a single event (6: SMS, 7: voice): nothing to trigger next.
-SINGLE_EVENT_WORKFLOWS = {6, 7}
+# Events after the first, per workflow (1: SMS, call, call; 6: SMS only…):
+# what trigger_next may move a request on to.
+NEXT_EVENTS = {1: 2, 2: 2, 3: 1, 4: 1, 5: 1, 6: 0, 7: 0}
 # Statuses only the operator can fix: credentials, account, settings.
 OPERATOR_STATUSES = {
     "2": "missing parameter",
@@ -79,7 +80,8 @@ class VerificationBackend(VonageBackend):
         self.config = dataclasses.replace(self.config, application_id="", private_key="")
         self.workflow_id = int(setting(workflow_id, "VERIFY_LEGACY_WORKFLOW_ID"))
         self.locale = setting(locale, "VERIFY_LOCALE")
-        self.supports_next = self.workflow_id not in SINGLE_EVENT_WORKFLOWS
+        self.next_events = NEXT_EVENTS.get(self.workflow_id, 1)
+        self.supports_next = self.next_events > 0
 
     def credentials_missing(self) -> str | None:
         return None if self.config.has_basic_credentials else "VONAGE_API_KEY and VONAGE_API_SECRET"
