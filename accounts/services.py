@@ -122,7 +122,7 @@ def pending_clear(request: HttpRequest) -> None:
     request.session.pop(PENDING_SESSION_KEY, None)
 
 
-def _backend(*, decoy: bool):
+def verification_backend(*, decoy: bool):
     """Return the provider, or the stand-in for numbers that cannot log in.
 
     The stand-in copies the provider's rules on calls and early cancels, so
@@ -139,7 +139,7 @@ def _backend(*, decoy: bool):
 def _cancel_quietly(pending: PendingVerification) -> None:
     """Cancel a replaced request upstream where the provider allows it; never fail."""
     with contextlib.suppress(VerificationError):
-        _backend(decoy=pending.decoy).cancel(pending.request_id)
+        verification_backend(decoy=pending.decoy).cancel(pending.request_id)
 
 
 class _UpstreamLatency:
@@ -171,14 +171,14 @@ _random = secrets.SystemRandom()
 upstream_latency = _UpstreamLatency()
 
 
-def _is_decoy(purpose: str, number: str) -> bool:
+def number_is_decoy(purpose: str, number: str) -> bool:
     """Whether a phone login to `number` can never log anyone in.
 
     True when the number belongs to a deactivated account, or to nobody while
     sign-up is closed. Such numbers get a stand-in request: the same answers,
     and nothing sent.
     """
-    if purpose != Purpose.LOGIN:
+    if purpose not in (Purpose.LOGIN, Purpose.API):
         return False
     holder = User.objects.filter(phone_number_for_2fa=number).only("is_active").first()
     if holder is not None:
@@ -206,8 +206,8 @@ def verification_start(
     event = {"purpose": purpose, "number": number, "user_id": user.pk if user else None}
     _limit_send(request, event)
     current = pending_get(request)
-    decoy = _is_decoy(purpose, number)
-    backend = _backend(decoy=decoy)
+    decoy = number_is_decoy(purpose, number)
+    backend = verification_backend(decoy=decoy)
     if not decoy:
         event["backend"] = backend.name
     try:
@@ -317,7 +317,7 @@ def verification_check(request: HttpRequest, *, code: str) -> PendingVerificatio
         _pending_event(request, pending, Outcome.RATE_LIMITED)
         raise
     try:
-        backend = _backend(decoy=pending.decoy)
+        backend = verification_backend(decoy=pending.decoy)
         if pending.decoy:
             upstream_latency.imitate("check")
             result = backend.check(pending.request_id, code)
@@ -349,7 +349,7 @@ def verification_resend(request: HttpRequest) -> PendingVerification:
     pending = pending_require(request)
     _refuse_resend_too_soon(pending)
     _limit_send(request, _pending_event_fields(pending))
-    backend = _backend(decoy=pending.decoy)
+    backend = verification_backend(decoy=pending.decoy)
     # Vonage sends one code per request: a new code is a new request,
     # possible once the old one is cancelled (refused in its first 30 s).
     with contextlib.suppress(VerificationExpired):
@@ -376,7 +376,7 @@ def verification_call(request: HttpRequest) -> PendingVerification:
     _refuse_resend_too_soon(pending)
     _limit_send(request, _pending_event_fields(pending))
     try:
-        _backend(decoy=pending.decoy).trigger_next(pending.request_id)
+        verification_backend(decoy=pending.decoy).trigger_next(pending.request_id)
     except VerificationEnded:
         pending_clear(request)
         raise
@@ -394,7 +394,7 @@ def verification_cancel(request: HttpRequest) -> bool:
         return True
     _pending_event(request, pending, Outcome.CANCELLED)
     try:
-        _backend(decoy=pending.decoy).cancel(pending.request_id)
+        verification_backend(decoy=pending.decoy).cancel(pending.request_id)
     except VerificationError:
         # Refused (the first 30 s, after the second event), already over, or
         # the provider unreachable: cleared here all the same, and said so.

@@ -8,7 +8,8 @@ the API answers like the proxy it replaces, and the app decides what follows.
 
 With PASSWORDLESS_SIGNUP off, a number that belongs to no active user gets the
 very answers a registered one gets, but nothing is sent and no code is ever
-right (a decoy), as on the web: the API must not tell who has an account.
+right (a decoy, run through the web flow's stand-in backend with the
+provider's rules), as on the web: the API must not tell who has an account.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import NoReturn
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -25,11 +25,9 @@ from .. import limits
 from ..events import DECOY_DETAIL, Outcome, outcome_for_error, verification_event
 from ..exceptions import RateLimited
 from ..models import Purpose
-from ..selectors import user_get_by_phone_number
-from ..services import upstream_latency
+from ..services import number_is_decoy, upstream_latency, verification_backend
 from ..verification import BaseVerificationBackend, CheckResult, get_backend
 from ..verification.exceptions import (
-    ActionNotAllowed,
     IncorrectCode,
     TooManyAttempts,
     VerificationEnded,
@@ -39,8 +37,6 @@ from .errors import NumberMismatch
 from .tokens import (
     ApiVerification,
     InvalidToken,
-    decoy_count_wrong_code,
-    decoy_take_next_event,
     token_issue,
     token_record_sent,
     token_resolve,
@@ -54,27 +50,31 @@ def api_verification_request(request: HttpRequest, *, number: str) -> str:
     """Send a code to `number` and return the token naming the verification."""
     event = {"purpose": Purpose.API, "number": number}
     _limit_send(request, event)
-    if _is_decoy(number):
-        # As long as a real start takes, or the answer's speed would tell.
-        upstream_latency.imitate("start")
-        verification_event(request, outcome=Outcome.STARTED, detail=DECOY_DETAIL, **event)
-        return token_issue(request_id="", number=number, decoy=True)
     backend = get_backend()
+    decoy = number_is_decoy(Purpose.API, number)
     try:
-        request_id = upstream_latency.measure("start", backend.start, number)
+        if decoy:
+            # As long as a real start takes, or the answer's speed would tell.
+            upstream_latency.imitate("start")
+            request_id = verification_backend(decoy=True).start(number)
+        else:
+            request_id = upstream_latency.measure("start", backend.start, number)
     except VerificationError as exc:
         verification_event(
             request,
             outcome=outcome_for_error(exc),
-            backend=backend.name,
+            backend="" if decoy else backend.name,
             detail=exc.status,
             **event,
         )
         raise
-    verification_event(
-        request, outcome=Outcome.STARTED, backend=backend.name, request_id=request_id, **event
-    )
-    return token_issue(request_id=request_id, number=number)
+    if decoy:
+        verification_event(request, outcome=Outcome.STARTED, detail=DECOY_DETAIL, **event)
+    else:
+        verification_event(
+            request, outcome=Outcome.STARTED, backend=backend.name, request_id=request_id, **event
+        )
+    return token_issue(request_id=request_id, number=number, decoy=decoy)
 
 
 def api_verification_check(
@@ -92,8 +92,9 @@ def api_verification_check(
     try:
         if verification.decoy:
             upstream_latency.imitate("check")
-            _decoy_check(verification)  # raises: a decoy's code is never right
-        result = upstream_latency.measure("check", backend.check, verification.request_id, code)
+            result = verification_backend(decoy=True).check(verification.request_id, code)
+        else:
+            result = upstream_latency.measure("check", backend.check, verification.request_id, code)
     except VerificationError as exc:
         _event(request, backend, verification, outcome_for_error(exc), detail=exc.status)
         if isinstance(exc, (IncorrectCode, TooManyAttempts)):
@@ -118,15 +119,14 @@ def api_verification_cancel(request: HttpRequest, *, token: str, number: str | N
     """Stop the verification `token` names, upstream too."""
     backend = get_backend()
     verification = _resolve(request, backend, token, number)
-    if not verification.decoy:
-        try:
-            backend.cancel(verification.request_id)
-        except VerificationError as exc:
-            detail = f"cancel {exc.status}"
-            _event(request, backend, verification, outcome_for_error(exc), detail=detail)
-            if isinstance(exc, VerificationEnded):
-                token_revoke(verification)
-            raise
+    try:
+        verification_backend(decoy=verification.decoy).cancel(verification.request_id)
+    except VerificationError as exc:
+        detail = f"cancel {exc.status}"
+        _event(request, backend, verification, outcome_for_error(exc), detail=detail)
+        if isinstance(exc, VerificationEnded):
+            token_revoke(verification)
+        raise
     token_revoke(verification)
     _event(request, backend, verification, Outcome.CANCELLED)
 
@@ -145,10 +145,7 @@ def api_verification_next(request: HttpRequest, *, token: str, number: str | Non
         raise RateLimited(retry_after=wait, scope="verify.resend.cooldown")
     _limit_send(request, {"purpose": Purpose.API, "number": verification.number})
     try:
-        if verification.decoy:
-            _decoy_next(backend, verification)
-        else:
-            backend.trigger_next(verification.request_id)
+        verification_backend(decoy=verification.decoy).trigger_next(verification.request_id)
     except VerificationError as exc:
         detail = f"next {exc.status}"
         _event(request, backend, verification, outcome_for_error(exc), detail=detail)
@@ -175,10 +172,6 @@ def _limit_send(request: HttpRequest, event: dict) -> None:
         raise
 
 
-def _is_decoy(number: str) -> bool:
-    return not settings.PASSWORDLESS_SIGNUP and user_get_by_phone_number(number) is None
-
-
 def _resolve(
     request: HttpRequest, backend: BaseVerificationBackend, token: str, number: str | None
 ) -> ApiVerification:
@@ -196,21 +189,6 @@ def _resolve(
     return verification
 
 
-def _decoy_check(verification: ApiVerification) -> NoReturn:
-    """Answer like a live request whose code is never right."""
-    wrong = decoy_count_wrong_code(verification)
-    attempts_left = settings.VERIFY_MAX_WRONG_CODES - wrong
-    if attempts_left <= 0:
-        raise TooManyAttempts("wrong code too many times")
-    raise IncorrectCode("wrong code", attempts_left=attempts_left)
-
-
-def _decoy_next(backend: BaseVerificationBackend, verification: ApiVerification) -> None:
-    """Answer like the backend would: one next event where it has one."""
-    if not backend.supports_next or not decoy_take_next_event(verification):
-        raise ActionNotAllowed("no more events")
-
-
 def _event(
     request: HttpRequest,
     backend: BaseVerificationBackend,
@@ -223,7 +201,7 @@ def _event(
         outcome=outcome,
         purpose=Purpose.API,
         number=verification.number,
-        request_id=verification.request_id,
+        request_id="" if verification.decoy else verification.request_id,
         backend="" if verification.decoy else backend.name,
         **extra,
     )

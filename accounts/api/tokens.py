@@ -120,21 +120,4 @@ def token_resolve(token: str) -> ApiVerification:
 def token_revoke(verification: ApiVerification) -> None:
     """Forget the verification: its token is refused from now on."""
     key = verification.cache_key
-    cache.delete_many([key, f"{key}:wrong", f"{key}:next"])
-
-
-def decoy_count_wrong_code(verification: ApiVerification) -> int:
-    """Count a wrong code for a decoy and return how many it has had."""
-    key = f"{verification.cache_key}:wrong"
-    cache.add(key, 0, settings.VERIFY_CODE_TTL)
-    try:
-        return cache.incr(key)
-    except ValueError:
-        # The counter expired between add() and incr(): this is the first.
-        cache.set(key, 1, settings.VERIFY_CODE_TTL)
-        return 1
-
-
-def decoy_take_next_event(verification: ApiVerification) -> bool:
-    """Use up the decoy's one next event; return False when it was already used."""
-    return cache.add(f"{verification.cache_key}:next", 1, settings.VERIFY_CODE_TTL)
+    cache.delete(key)
