@@ -7,6 +7,8 @@ between them. Rates come from settings (VERIFY_RATE_*).
 
 from __future__ import annotations
 
+import ipaddress
+
 from django.conf import settings
 from django_ratelimit.core import get_usage
 
@@ -17,10 +19,25 @@ from .exceptions import RateLimited, SendingPaused, WrongCodeLockout
 def client_ip(request) -> str:
     """Return the address of the client that sent `request`.
 
-    REMOTE_ADDR only: a header such as X-Forwarded-For is written by the
-    client and would let anyone pick a fresh address for every request.
+    With TRUSTED_PROXY_COUNT = 0 (the default) that is REMOTE_ADDR: the
+    X-Forwarded-For header is written by the client and would let anyone pick
+    a fresh address for every request. Behind N proxies of ours, each appends
+    the address it got the request from, so the Nth entry from the right is
+    the one the first proxy saw, and everything left of it may be forged. A
+    request with fewer entries did not come through every proxy, and one whose
+    entry is not an IP address is malformed: both count against REMOTE_ADDR.
     """
-    return request.META.get("REMOTE_ADDR") or "unknown"
+    remote_addr = request.META.get("REMOTE_ADDR") or "unknown"
+    proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
+    if proxies <= 0:
+        return remote_addr
+    forwarded = [entry.strip() for entry in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    if len(forwarded) < proxies:
+        return remote_addr
+    try:
+        return str(ipaddress.ip_address(forwarded[-proxies]))
+    except ValueError:
+        return remote_addr
 
 
 def _usage(request, *, group, value, rate, increment):
@@ -45,6 +62,9 @@ def limit_start(request, *, number: str) -> None:
     the site-wide caps are reached. Refusals never reach the provider.
     """
     _enforce(request, [("verify.start.ip", client_ip(request), settings.VERIFY_RATE_START_PER_IP)])
+    # A number locked out for wrong codes would get a code it cannot use,
+    # paid for all the same.
+    refuse_locked_number(request, number=number)
     defences.number_refuse_if_not_allowed(number)
     _enforce(
         request,

@@ -43,6 +43,7 @@ from .verification.backends.decoy import VerificationBackend as DecoyBackend
 from .verification.exceptions import (
     ConcurrentVerification,
     IncorrectCode,
+    ProviderUnavailable,
     TooManyAttempts,
     VerificationEnded,
     VerificationError,
@@ -132,7 +133,9 @@ def verification_backend(*, decoy: bool):
     if not decoy:
         return backend
     return DecoyBackend(
-        next_events=backend.next_events, cancel_not_before=backend.cancel_not_before
+        next_events=backend.next_events,
+        cancel_not_before=backend.cancel_not_before,
+        cancel_refused_after_next=backend.cancel_refused_after_next,
     )
 
 
@@ -154,14 +157,27 @@ class _UpstreamLatency:
     def __init__(self):
         self.seconds = {"start": 0.0, "check": 0.0}
 
+    # A decoy never waits longer than this, whatever the provider did.
+    CAP_SECONDS = 2.0
+
     def measure(self, kind: str, call, *args):
         started = time.monotonic()
         try:
-            return call(*args)
-        finally:
-            elapsed = time.monotonic() - started
-            previous = self.seconds[kind]
-            self.seconds[kind] = elapsed if not previous else previous * 0.8 + elapsed * 0.2
+            result = call(*args)
+        except ProviderUnavailable:
+            # Answers only (a wrong code is one), not failures: one timeout
+            # would otherwise make every decoy wait for seconds.
+            raise
+        except VerificationError:
+            self._learn(kind, time.monotonic() - started)
+            raise
+        self._learn(kind, time.monotonic() - started)
+        return result
+
+    def _learn(self, kind: str, elapsed: float) -> None:
+        elapsed = min(elapsed, self.CAP_SECONDS)
+        previous = self.seconds[kind]
+        self.seconds[kind] = elapsed if not previous else previous * 0.8 + elapsed * 0.2
 
     def imitate(self, kind: str) -> None:
         time.sleep(self.seconds[kind] * _random.uniform(0.9, 1.1))

@@ -11,6 +11,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, Se
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import LogoutView as DjangoLogoutView
 from django.core.exceptions import NON_FIELD_ERRORS
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -134,12 +135,28 @@ def _wait_text(seconds: int) -> str:
 
 
 def safe_next_url(request, url: str) -> str:
-    """Return `url` when it stays on this site, else an empty string."""
-    if url and url_has_allowed_host_and_scheme(
-        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    """Return `url` when it is a path on this site, else an empty string.
+
+    Paths only: "account" passes url_has_allowed_host_and_scheme as a
+    relative URL, but means nothing here.
+    """
+    if (
+        url
+        and url.startswith("/")
+        and url_has_allowed_host_and_scheme(
+            url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
     ):
         return url
     return ""
+
+
+def redirect_to_next(request, url: str) -> HttpResponseRedirect:
+    """Redirect to `url` when it is safe, else home.
+
+    Never through redirect(), which would take a bare word for a view name.
+    """
+    return HttpResponseRedirect(safe_next_url(request, url) or reverse("home"))
 
 
 def rate_limited_response(request, exc: RateLimited):
@@ -279,7 +296,7 @@ class VerifyView(FormView):
         else:
             services.second_factor_finish(self.request, pending)
         messages.success(self.request, MESSAGES["logged_in"])
-        return redirect(safe_next_url(self.request, pending.next_url) or reverse("home"))
+        return redirect_to_next(self.request, pending.next_url)
 
     def finish_new_phone(self, pending):
         services.new_phone_finish(self.request, pending)
@@ -422,7 +439,7 @@ class PasswordLoginView(FormView):
             return self.form_invalid(form)
         if pending is None:
             messages.success(request, MESSAGES["logged_in"])
-            return redirect(next_url or reverse("home"))
+            return redirect_to_next(request, next_url)
         messages.info(request, MESSAGES["sent"] % {"number": _masked(pending.number)})
         return redirect("accounts:verify")
 

@@ -1,5 +1,11 @@
+import base64
+import pickle
+
 import pytest
+from django.conf import settings
+from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
+from django.db import connection
 
 from accounts import verification
 from accounts.services import PENDING_SESSION_KEY
@@ -69,3 +75,28 @@ def messages_of(response):
 
 def start_login(client, number=NUMBER, **extra):
     return client.post("/login/", {"number": number}, **extra)
+
+
+def stored_text() -> str:
+    """Return everything the site has stored: every table, and the cache decoded.
+
+    For tests that prove a code or a number is not kept in plain text: the
+    database cache's values are pickles in base64 and sessions are encoded,
+    so both are decoded; a Redis cache is read key by key.
+    """
+    texts = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (names from introspection)
+            columns = [column[0] for column in cursor.description]
+            for row in cursor.fetchall():
+                texts.append(repr(row))
+                record = dict(zip(columns, row, strict=True))
+                if table == "django_cache":
+                    texts.append(repr(pickle.loads(base64.b64decode(record["value"]))))  # noqa: S301
+                if table == "django_session":
+                    texts.append(repr(SessionStore().decode(record["session_data"])))
+    if settings.CACHES["default"]["BACKEND"] == "django_redis.cache.RedisCache":
+        keys = cache.keys("*")
+        texts.extend(f"{key!r}: {value!r}" for key, value in cache.get_many(keys).items())
+    return "\n".join(texts)

@@ -4,20 +4,16 @@ Every rule runs against both: the console backend is what `make run` uses, the
 locmem backend is what the rest of the suite uses.
 """
 
-import base64
 import datetime
 import io
 import json
 import os
-import pickle
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from django.contrib.sessions.backends.db import SessionStore
-from django.db import connection
 
 from accounts import verification
 from accounts.verification import get_backend
@@ -30,7 +26,7 @@ from accounts.verification.exceptions import (
     VerificationExpired,
 )
 
-from .conftest import NUMBER, OTHER_NUMBER
+from .conftest import NUMBER, OTHER_NUMBER, stored_text
 
 pytestmark = pytest.mark.django_db
 
@@ -87,24 +83,6 @@ def backend(kind):
 
 def a_wrong_code(code):
     return f"{(int(code[0]) + 1) % 10}{code[1:]}"
-
-
-def stored_text():
-    """Return everything the database holds, cache values and sessions decoded."""
-    texts = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names(cursor):
-            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (table names from introspection)
-            columns = [column[0] for column in cursor.description]
-            for row in cursor.fetchall():
-                texts.append(repr(row))
-                record = dict(zip(columns, row, strict=True))
-                if table == "django_cache":
-                    value = pickle.loads(base64.b64decode(record["value"]))  # noqa: S301
-                    texts.append(repr(value))
-                if table == "django_session":
-                    texts.append(repr(SessionStore().decode(record["session_data"])))
-    return "\n".join(texts)
 
 
 # What the console prints ----------------------------------------------------

@@ -216,3 +216,17 @@ def test_test_numbers_are_refused_in_production_unless_allowed():
         }
     )
     assert allowed.returncode == 0, allowed.stderr
+
+
+def test_a_number_locked_for_wrong_codes_gets_no_new_code(client, outbox, settings):
+    settings.VERIFY_RATE_WRONG_CODES_PER_NUMBER = "2/h"
+    start_login(client)
+    right = last_code(outbox)
+    wrong = "000000" if right != "000000" else "111111"
+    client.post("/verify/", {"code": wrong})
+    client.post("/verify/", {"code": wrong})
+    sent = len(outbox)
+    response = start_login(client.__class__())
+    assert response.status_code == 429
+    assert "Too many wrong codes for this phone number" in response.content.decode()
+    assert len(outbox) == sent

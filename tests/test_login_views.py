@@ -1,15 +1,11 @@
-import base64
 import datetime
 import logging
-import pickle
 import re
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import pytest
 from django.contrib.auth import SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
-from django.db import connection
 from django.test import Client
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
@@ -24,7 +20,15 @@ from accounts.verification.exceptions import (
     VerificationExpired,
 )
 
-from .conftest import NUMBER, OTHER_NUMBER, last_code, messages_of, pending, start_login
+from .conftest import (
+    NUMBER,
+    OTHER_NUMBER,
+    last_code,
+    messages_of,
+    pending,
+    start_login,
+    stored_text,
+)
 from .factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -686,23 +690,6 @@ def test_code_is_hidden_from_error_reports_on_success_too(client, outbox):
     request = response.wsgi_request
     report = ExceptionReporter(request, ValueError, ValueError("boom"), None).get_traceback_text()
     assert code not in report
-
-
-def stored_text():
-    """Return everything the database holds, cache values and sessions decoded."""
-    texts = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names(cursor):
-            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (names from introspection)
-            columns = [column[0] for column in cursor.description]
-            for row in cursor.fetchall():
-                texts.append(repr(row))
-                record = dict(zip(columns, row, strict=True))
-                if table == "django_cache":
-                    texts.append(repr(pickle.loads(base64.b64decode(record["value"]))))  # noqa: S301
-                if table == "django_session":
-                    texts.append(repr(SessionStore().decode(record["session_data"])))
-    return "\n".join(texts)
 
 
 def test_code_is_stored_nowhere_in_plain_text(client, outbox):

@@ -45,6 +45,8 @@ class BaseVerificationBackend:
     next_events = 0
     # Seconds after a start during which the provider refuses a cancel.
     cancel_not_before = 0
+    # Whether the provider refuses a cancel once a call (the next event) was made.
+    cancel_refused_after_next = False
 
     def __init__(self, *, brand=None, code_length=None, code_ttl=None, **kwargs):
         self.brand = brand or settings.VERIFY_BRAND

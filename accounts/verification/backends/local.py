@@ -37,10 +37,18 @@ class LocalCodeBackend(BaseVerificationBackend):
     key_prefix = "verification:local"
 
     def __init__(
-        self, *, cache_alias="default", next_events=None, cancel_not_before=None, **kwargs
+        self,
+        *,
+        cache_alias="default",
+        next_events=None,
+        cancel_not_before=None,
+        cancel_refused_after_next=None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.cache = caches[cache_alias]
+        if cancel_refused_after_next is not None:
+            self.cancel_refused_after_next = cancel_refused_after_next
         if next_events is not None:
             self.next_events = next_events
             self.supports_next = next_events > 0
@@ -102,6 +110,8 @@ class LocalCodeBackend(BaseVerificationBackend):
             raise VerificationExpired("no live request", request_id=request_id)
         if time.time() < record["started_at"] + self.cancel_not_before:
             raise ActionNotAllowed("too early to cancel", request_id=request_id)
+        if self.cancel_refused_after_next and record["calls"]:
+            raise ActionNotAllowed("too late to cancel", request_id=request_id)
         self.cache.delete(self._request_key(request_id))
         self._forget(request_id, record["number"])
 

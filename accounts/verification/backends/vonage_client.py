@@ -201,8 +201,10 @@ class VonageBackend(BaseVerificationBackend):
     """
 
     supports_next = True
-    # Vonage refuses a cancel in the first 30 seconds of a request.
+    # Vonage refuses a cancel in the first 30 seconds of a request, and after
+    # its second event.
     cancel_not_before = 30
+    cancel_refused_after_next = True
 
     def __init__(
         self,
