@@ -56,6 +56,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from the app server, before sessions and the rest
+    # (WhiteNoise's documented place: right after SecurityMiddleware).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "passwordless.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -85,6 +89,12 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+# DATABASE_URL=postgres://… goes through psycopg 3. Django opens a connection
+# per request by default (CONN_MAX_AGE=0); CONN_MAX_AGE=60 keeps one per worker
+# thread for a minute, and the health check pings it before reuse so a restarted
+# database costs a ping, not a failed request.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Caches hold the rate-limit counters and the console backend's pending codes,
@@ -94,6 +104,20 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # does it, and so does the test runner).
 DEFAULT_CACHE_URL = "dbcache://django_cache"
 CACHES = {"default": env.cache("CACHE_URL", default=DEFAULT_CACHE_URL)}
+# CACHE_URL=redis://… must reach django-redis, the backend django-ratelimit
+# supports. django-environ picks it only when it can import it and silently
+# falls back to Django's own Redis backend otherwise: name it here, so a
+# missing package fails at the start instead.
+if CACHES["default"]["BACKEND"] in {
+    "django.core.cache.backends.redis.RedisCache",
+    "django_redis.cache.RedisCache",
+}:
+    CACHES["default"]["BACKEND"] = "django_redis.cache.RedisCache"
+    # A Redis that stops answering fails a request after a few seconds
+    # instead of holding a worker thread forever.
+    CACHES["default"].setdefault("OPTIONS", {})
+    CACHES["default"]["OPTIONS"].setdefault("SOCKET_CONNECT_TIMEOUT", 5)
+    CACHES["default"]["OPTIONS"].setdefault("SOCKET_TIMEOUT", 5)
 
 # Backends that are shared by every process and increment atomically, which
 # django-ratelimit needs for its counters to be exact under concurrency.
@@ -128,9 +152,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Server-side sessions in the database: logout kills a session for good, and
-# the pending verification never leaves the server.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Server-side sessions: logout kills a session for good, and the pending
+# verification never leaves the server. In the database by default; with a
+# shared Redis or Memcached (CACHE_URL), SESSION_ENGINE=cached_db reads them
+# from the cache and writes both, and SESSION_ENGINE=cache keeps them in the
+# cache only (fastest; a cache flush or eviction logs people out). Cookie-based
+# sessions are refused: they cannot be killed server-side.
+SESSION_ENGINES = {
+    "db": "django.contrib.sessions.backends.db",
+    "cached_db": "django.contrib.sessions.backends.cached_db",
+    "cache": "django.contrib.sessions.backends.cache",
+}
+_session_engine = env.str("SESSION_ENGINE", default="db")
+if _session_engine not in SESSION_ENGINES:
+    raise ImproperlyConfigured(
+        f"SESSION_ENGINE must be one of {', '.join(SESSION_ENGINES)}, not {_session_engine!r}."
+    )
+if _session_engine != "db" and CACHES["default"]["BACKEND"] not in ATOMIC_SHARED_CACHE_BACKENDS:
+    raise ImproperlyConfigured(
+        f"SESSION_ENGINE={_session_engine} needs CACHE_URL to point at Redis or Memcached: "
+        "sessions must be seen by every process of the site."
+    )
+SESSION_ENGINE = SESSION_ENGINES[_session_engine]
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
@@ -139,9 +182,51 @@ CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if not DEBUG:
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+# Every page links its stylesheet and scripts from /static/: no inline style or
+# script, no other origin, no frames (passwordless/middleware.py sends it).
+CONTENT_SECURITY_POLICY = env.str(
+    "CONTENT_SECURITY_POLICY",
+    default=(
+        "default-src 'self'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'; object-src 'none'"
+    ),
+)
+
+# HTTPS. With DEBUG off these defaults make `manage.py check --deploy` clean:
+# plain HTTP is redirected, cookies travel over HTTPS only, and browsers are
+# told (HSTS) to use HTTPS for an hour; raise SECURE_HSTS_SECONDS to 31536000
+# once the whole domain is known to work over HTTPS.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+# Origins (scheme and host) allowed to POST forms besides the site's own host,
+# e.g. https://login.example.com when a proxy rewrites the Host header.
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Behind a proxy (nginx, a load balancer) --------------------------------------
+
+# The header the proxy sets to say the browser used HTTPS, and its value, e.g.
+# SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https. Set it only behind a
+# proxy that always sets or strips that header, or a client can claim HTTPS.
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_ssl_header:
+    if len(_proxy_ssl_header) != 2 or not _proxy_ssl_header[0].startswith("HTTP_"):
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER must be a META name and a value, comma separated, "
+            "e.g. HTTP_X_FORWARDED_PROTO,https."
+        )
+    SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header)
+# How many proxies of yours stand in front of the app, each appending to
+# X-Forwarded-For. 0 (the default): the client is REMOTE_ADDR and the header is
+# ignored, so nobody can pick the address rate limits count against. 1: one
+# proxy (nginx); the client is the last X-Forwarded-For entry. N: the Nth from
+# the right (accounts.limits.client_ip).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more.")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -150,7 +235,25 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# `manage.py collectstatic` copies every static file here; WhiteNoise serves it.
+STATIC_ROOT = BASE_DIR / env.str("STATIC_ROOT", default="staticfiles")
+# Production (DEBUG off) serves the collected files under hashed, compressed
+# names, cached by browsers for ever; collectstatic must have run, or pages
+# fail naming the missing file. Development and the test runner (whose DEBUG
+# is off, but which collects nothing) serve the files from static/ as they are.
+STATIC_MANIFEST = env.bool("STATIC_MANIFEST", default=not DEBUG)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+# Without the manifest, WhiteNoise looks files up in static/ on each request
+# rather than reading a STATIC_ROOT that was never collected.
+WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
+WHITENOISE_AUTOREFRESH = not STATIC_MANIFEST
 
 # Phone numbers ------------------------------------------------------------
 
@@ -191,7 +294,6 @@ PASSWORDLESS_SIGNUP = env.bool("PASSWORDLESS_SIGNUP", default=True)
 # Users who chose password + code log in with both. True lets them log in with
 # the phone alone too, for sites that see the phone as enough.
 PHONE_LOGIN_FOR_2FA_USERS = env.bool("PHONE_LOGIN_FOR_2FA_USERS", default=False)
-
 
 # Rate limits (django-ratelimit rates: "count/period", period in s, m, h or d).
 VERIFY_RATE_START_PER_IP = env.str("VERIFY_RATE_START_PER_IP", default="5/15m")
@@ -241,8 +343,6 @@ if VERIFY_TEST_NUMBERS and not DEBUG and not VERIFY_ALLOW_TEST_NUMBERS_IN_PRODUC
     )
 RATELIMIT_USE_CACHE = "default"
 
-RATELIMIT_USE_CACHE = "default"
-
 # Vonage (VERIFY_BACKEND=vonage or vonage-legacy) ------------------------------
 
 VONAGE_API_KEY = env.str("VONAGE_API_KEY", default="")
@@ -275,14 +375,25 @@ API_CORS_ORIGINS = env.list("API_CORS_ORIGINS", default=[])
 # Logging ------------------------------------------------------------------
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+# One line per event on stdout: JSON (passwordless/logging.py) for a log
+# shipper, the default with DEBUG off; plain text for a person, the default
+# in development.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be json or plain.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "passwordless.logging.JSONFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "stream": "ext://sys.stdout",
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

@@ -230,12 +230,22 @@ def test_the_log_line_masks_the_number_and_never_holds_the_code(client, outbox, 
 
 def _make_log_inserts_fail():
     # A real database error on every insert, reads untouched, until the
-    # test's transaction rolls back (SQLite, the test database).
+    # test's transaction rolls back.
     with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TRIGGER refuse_log_rows BEFORE INSERT ON accounts_verificationlog "
-            "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
-        )
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE FUNCTION refuse_log() RETURNS trigger AS $$ "
+                "BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql"
+            )
+            cursor.execute(
+                "CREATE TRIGGER refuse_log_rows BEFORE INSERT ON accounts_verificationlog "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_log()"
+            )
+        else:
+            cursor.execute(
+                "CREATE TRIGGER refuse_log_rows BEFORE INSERT ON accounts_verificationlog "
+                "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
 
 
 def test_a_failing_log_write_does_not_break_a_login(client, outbox, caplog):

@@ -1,0 +1,1 @@
+"""Load benchmark of the phone login (`make bench`); see bench/README.md."""

@@ -1,0 +1,19 @@
+"""The floor app (bench/floor) on the project's settings and middleware."""
+
+from bench.instrument import with_bench_middleware
+from passwordless.settings import *  # noqa: F403
+from passwordless.settings import MIDDLEWARE, TEMPLATES
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "bench.floor",
+]
+AUTH_USER_MODEL = "auth.User"
+ROOT_URLCONF = "bench.floor.urls"
+TEMPLATES[0]["DIRS"] = []
+# The project's own middleware, if it has any, belongs to its features.
+MIDDLEWARE = with_bench_middleware([m for m in MIDDLEWARE if not m.startswith("accounts.")])
