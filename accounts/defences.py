@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from .exceptions import NumberNotAllowed
 from .models import DECOY_DETAIL, Outcome, VerificationLog
+from .phone import phone_number_facts
 
 logger = logging.getLogger(__name__)
 
@@ -44,19 +45,18 @@ def blocked_number_types() -> set[int]:
 
 def number_refuse_if_not_allowed(number: str) -> None:
     """Raise NumberNotAllowed when `number` is outside the allowed countries or types."""
-    parsed = phonenumbers.parse(number, None)
+    region, _, _, number_type = phone_number_facts(number)
     allowed = settings.VERIFY_ALLOWED_COUNTRIES
-    if allowed and phonenumbers.region_code_for_number(parsed) not in allowed:
+    if allowed and region not in allowed:
         raise NumberNotAllowed("country")
-    if phonenumbers.number_type(parsed) in blocked_number_types():
+    if number_type in blocked_number_types():
         raise NumberNotAllowed("type")
 
 
 def number_prefix(number: str) -> str:
     """Return the number's range: country calling code and the first national digits."""
-    parsed = phonenumbers.parse(number, None)
-    national = phonenumbers.national_significant_number(parsed)
-    return f"+{parsed.country_code}{national[: settings.VERIFY_PREFIX_DIGITS]}"
+    _, country_code, national, _ = phone_number_facts(number)
+    return f"+{country_code}{national[: settings.VERIFY_PREFIX_DIGITS]}"
 
 
 def sending_paused_alert(scope: str) -> None:

@@ -11,7 +11,7 @@ import ipaddress
 import logging
 from decimal import Decimal, InvalidOperation
 
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 
 from .limits import client_ip
 from .models import DECOY_DETAIL, Outcome, User, VerificationLog
@@ -61,23 +61,20 @@ def verification_event(
         )
     except Exception:  # a record must never break the flow it records
         logger.exception("could not record a verification event")
+    row = VerificationLog(
+        outcome=outcome,
+        purpose=purpose,
+        number=number[:32],
+        user_id=user_id,
+        backend=(backend or "")[:50],
+        request_id=(request_id or "")[:64],
+        ip=ip,
+        price=_decimal_or_none(price),
+        currency=(currency or "")[:3].upper(),
+        detail=(detail or "")[:100],
+    )
     try:
-        # A savepoint: should the insert fail inside a surrounding atomic
-        # block (a view under ATOMIC_REQUESTS, the API's own transaction), only
-        # the insert is rolled back and the caller's transaction stays usable.
-        with transaction.atomic():
-            VerificationLog.objects.create(
-                outcome=outcome,
-                purpose=purpose,
-                number=number[:32],
-                user_id=_existing_user_id(user_id, number),
-                backend=(backend or "")[:50],
-                request_id=(request_id or "")[:64],
-                ip=ip,
-                price=_decimal_or_none(price),
-                currency=(currency or "")[:3].upper(),
-                detail=(detail or "")[:100],
-            )
+        _insert(row)
     except Exception as exc:
         # Only the class: some databases quote the failing row in the message,
         # and the row holds the full phone number.
@@ -101,19 +98,28 @@ def outcome_for_error(exc: VerificationError) -> Outcome:
     return Outcome.REFUSED
 
 
-def _existing_user_id(user_id: int | None, number: str) -> int | None:
-    """Return the id of the user the event concerns, if that user exists now.
+def _insert(row: VerificationLog) -> None:
+    """Write the row in one statement, never leaving a caller's transaction broken.
 
-    The flow may not know the user (a phone login before it finishes), but the
-    number does. A given id is checked too: the foreign key is only enforced
-    at commit on most databases, so a stale id (a user deleted since the
-    session began) would fail the caller's commit rather than this insert.
+    On the request path (autocommit) the INSERT is its own transaction. Inside
+    a caller's atomic block it goes in a savepoint, so that a failure rolls
+    back the insert only; there, a user id is checked first, because the
+    foreign key is enforced only at the caller's commit on most databases.
     """
-    if user_id is not None:
-        return user_id if User.objects.filter(pk=user_id).exists() else None
-    if not number:
-        return None
-    return User.objects.filter(phone_number_for_2fa=number).values_list("pk", flat=True).first()
+    if connection.in_atomic_block:
+        if row.user_id is not None and not User.objects.filter(pk=row.user_id).exists():
+            row.user_id = None
+        with transaction.atomic():
+            row.save(force_insert=True)
+        return
+    try:
+        row.save(force_insert=True)
+    except IntegrityError:
+        if row.user_id is None:
+            raise
+        # The user was deleted since the flow began: keep the event without them.
+        row.user_id = None
+        row.save(force_insert=True)
 
 
 def _client_ip_or_none(request) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 
 # Longer input is refused before it reaches the parser: no real number is
@@ -28,14 +30,35 @@ def phone_number_parse(value: str, *, region: str | None = None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def mask_phone_number(e164: str) -> str:
+@functools.lru_cache(maxsize=4096)
+def phone_number_facts(e164: str) -> tuple[str, int, str, int]:
+    """Return the region, country code, national number and type of an E.164 number.
+
+    Cached: one login parses the same number for the form, the defences, the
+    limits and every masked log line.
+    """
+    number = phonenumbers.parse(e164, None)
+    return (
+        phonenumbers.region_code_for_number(number),
+        number.country_code,
+        phonenumbers.national_significant_number(number),
+        phonenumbers.number_type(number),
+    )
+
+
+def mask_phone_number(e164) -> str:
     """Return the number in international format with its middle digits hidden.
 
     "+14155550100" becomes "+1 415 ••• ••00": enough for a person to recognise
     their own phone, not enough to learn someone else's.
     """
+    return _mask(str(e164))
+
+
+@functools.lru_cache(maxsize=4096)
+def _mask(e164: str) -> str:
     try:
-        number = phonenumbers.parse(str(e164), None)
+        number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
         return MASK * 4
     national = str(number.national_number)

@@ -187,19 +187,20 @@ _random = secrets.SystemRandom()
 upstream_latency = _UpstreamLatency()
 
 
-def number_is_decoy(purpose: str, number: str) -> bool:
-    """Whether a phone login to `number` can never log anyone in.
+def number_holder(purpose: str, number: str) -> tuple[int | None, bool]:
+    """Return who holds `number` (a user id or None) and whether a login to it is a decoy.
 
-    True when the number belongs to a deactivated account, or to nobody while
-    sign-up is closed. Such numbers get a stand-in request: the same answers,
-    and nothing sent.
+    A decoy is a phone login that can never log anyone in: the number belongs
+    to a deactivated account, or to nobody while sign-up is closed. Such
+    numbers get a stand-in request: the same answers, and nothing sent. One
+    query, whose answer also names the user in the verification log.
     """
     if purpose not in (Purpose.LOGIN, Purpose.API):
-        return False
-    holder = User.objects.filter(phone_number_for_2fa=number).only("is_active").first()
+        return None, False
+    holder = User.objects.filter(phone_number_for_2fa=number).values_list("pk", "is_active").first()
     if holder is not None:
-        return not holder.is_active
-    return not settings.PASSWORDLESS_SIGNUP
+        return holder[0], not holder[1]
+    return None, not settings.PASSWORDLESS_SIGNUP
 
 
 def verification_start(
@@ -222,7 +223,9 @@ def verification_start(
     event = {"purpose": purpose, "number": number, "user_id": user.pk if user else None}
     _limit_send(request, event)
     current = pending_get(request)
-    decoy = number_is_decoy(purpose, number)
+    holder_id, decoy = number_holder(purpose, number)
+    if user is None:
+        event["user_id"] = holder_id
     backend = verification_backend(decoy=decoy)
     if not decoy:
         event["backend"] = backend.name
@@ -237,7 +240,7 @@ def verification_start(
             # The code already on its way serves the new purpose: the
             # provider sends one code per number at a time.
             current.purpose, current.next_url = purpose, next_url
-            current.user_id = user.pk if user else None
+            current.user_id = event["user_id"]
             current.action, current.new_number = action, new_number
             pending_save(request, current)
             raise CodeAlreadySent(current) from exc
@@ -255,7 +258,7 @@ def verification_start(
         request_id=request_id,
         started_at=now,
         sent_at=now,
-        user_id=user.pk if user else None,
+        user_id=event["user_id"],
         next_url=next_url,
         decoy=decoy,
         action=action,

@@ -120,7 +120,6 @@ def base_env(services: Services) -> dict:
             "VERIFY_BACKEND": "console",
             "VERIFY_TEST_NUMBERS": "",
             "PASSWORDLESS_SIGNUP": "true",
-            "SESSION_ENGINE": "db",
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "INFO",
             # A connection kept per worker thread, as Deploying recommends.
@@ -457,7 +456,7 @@ def report(costs, services: Services, load: dict, slow: list[dict]) -> str:
     database = "PostgreSQL" if services.postgres_port else "SQLite"
     lines += [
         f"Services: {services.versions()}. "
-        f"Database {database}, cache Redis, sessions in the database, DEBUG off behind a "
+        f"Database {database}, cache Redis, sessions cached_db, DEBUG off behind a "
         "proxy (X-Forwarded-For/Proto), gunicorn with gunicorn.conf.py. "
         + " ".join(services.notes),
         "",

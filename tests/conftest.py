@@ -1,4 +1,5 @@
 import base64
+import os
 import pickle
 
 import pytest
@@ -13,6 +14,17 @@ from accounts.services import PENDING_SESSION_KEY
 from .factories import UserFactory
 
 pytest_plugins = ["tests.emulator.fixtures"]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Select the `services` tests only in the run on PostgreSQL and Redis."""
+    if os.environ.get("REQUIRE_SERVICES"):
+        return
+    services = [item for item in items if item.get_closest_marker("services")]
+    if services:
+        config.hook.pytest_deselected(items=services)
+        items[:] = [item for item in items if not item.get_closest_marker("services")]
+
 
 NUMBER = "+14155550100"
 OTHER_NUMBER = "+14155550199"

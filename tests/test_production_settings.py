@@ -136,9 +136,7 @@ def test_sessions_may_live_in_redis():
     assert done.stdout.strip() == "django.contrib.sessions.backends.cached_db"
 
 
-@pytest.mark.skipif(
-    not os.environ.get("REQUIRE_SERVICES"), reason="only in the run on PostgreSQL and Redis"
-)
+@pytest.mark.services
 def test_this_run_uses_postgresql_and_redis():
     # CI's second run sets REQUIRE_SERVICES: a typo in its URLs must fail the
     # run rather than quietly test SQLite twice.

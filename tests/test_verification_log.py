@@ -308,7 +308,11 @@ def test_api_events_are_written_with_their_purpose(rf):
 
 def test_a_phone_number_object_is_recorded_as_e164(user):
     verification_event(
-        None, outcome=Outcome.STARTED, purpose=Purpose.API, number=user.phone_number_for_2fa
+        None,
+        outcome=Outcome.STARTED,
+        purpose=Purpose.API,
+        number=user.phone_number_for_2fa,
+        user_id=user.pk,
     )
 
     (row,) = rows()

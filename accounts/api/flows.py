@@ -25,7 +25,7 @@ from .. import limits
 from ..events import DECOY_DETAIL, Outcome, outcome_for_error, verification_event
 from ..exceptions import RateLimited
 from ..models import Purpose
-from ..services import number_is_decoy, upstream_latency, verification_backend
+from ..services import number_holder, upstream_latency, verification_backend
 from ..verification import BaseVerificationBackend, CheckResult, get_backend
 from ..verification.exceptions import (
     IncorrectCode,
@@ -51,7 +51,7 @@ def api_verification_request(request: HttpRequest, *, number: str) -> str:
     event = {"purpose": Purpose.API, "number": number}
     _limit_send(request, event)
     backend = get_backend()
-    decoy = number_is_decoy(Purpose.API, number)
+    event["user_id"], decoy = number_holder(Purpose.API, number)
     try:
         if decoy:
             # As long as a real start takes, or the answer's speed would tell.
