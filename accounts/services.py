@@ -16,7 +16,8 @@ import secrets
 import time
 
 from django.conf import settings
-from django.contrib.auth import login
+from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
@@ -76,6 +77,8 @@ class PendingVerification:
     action: str = ""
     # For a phone change: the number that gets a code once the step-up is done.
     new_number: str = ""
+    # For a first password: its hash, saved once the step-up is done.
+    password_hash: str = ""
 
     @property
     def expires_at(self) -> float:
@@ -212,6 +215,7 @@ def verification_start(
     next_url: str = "",
     action: str = "",
     new_number: str = "",
+    password_hash: str = "",
 ) -> PendingVerification:
     """Send a code to `number` and make it the session's pending verification.
 
@@ -221,7 +225,7 @@ def verification_start(
     pending verification.
     """
     event = {"purpose": purpose, "number": number, "user_id": user.pk if user else None}
-    _limit_send(request, event)
+    limit_send(request, event)
     current = pending_get(request)
     holder_id, decoy = number_holder(purpose, number)
     if user is None:
@@ -242,6 +246,7 @@ def verification_start(
             current.purpose, current.next_url = purpose, next_url
             current.user_id = event["user_id"]
             current.action, current.new_number = action, new_number
+            current.password_hash = password_hash
             pending_save(request, current)
             raise CodeAlreadySent(current) from exc
         verification_event(request, outcome=Outcome.REFUSED, detail="concurrent", **event)
@@ -263,6 +268,7 @@ def verification_start(
         decoy=decoy,
         action=action,
         new_number=new_number,
+        password_hash=password_hash,
     )
     pending_save(request, pending)
     defences.conversion_watch()
@@ -276,8 +282,12 @@ def verification_start(
     return pending
 
 
-def _limit_send(request: HttpRequest, event: dict) -> None:
-    """Apply the limits and defences on sending a code; record a refusal."""
+def limit_send(request: HttpRequest, event: dict) -> None:
+    """Apply the limits and defences on sending a code; record a refusal.
+
+    `event` holds the verification_event fields (purpose, number, user_id).
+    The web flows and the API both send through here.
+    """
     try:
         limits.limit_start(request, number=event["number"])
     except RateLimited as exc:
@@ -367,7 +377,7 @@ def verification_resend(request: HttpRequest) -> PendingVerification:
     """Send a fresh code for the pending verification; counts as a start."""
     pending = pending_require(request)
     _refuse_resend_too_soon(pending)
-    _limit_send(request, _pending_event_fields(pending))
+    limit_send(request, _pending_event_fields(pending))
     backend = verification_backend(decoy=pending.decoy)
     # Vonage sends one code per request: a new code is a new request,
     # possible once the old one is cancelled (refused in its first 30 s).
@@ -393,7 +403,7 @@ def verification_call(request: HttpRequest) -> PendingVerification:
     """Move the pending verification to its next channel (a voice call); counts as a start."""
     pending = pending_require(request)
     _refuse_resend_too_soon(pending)
-    _limit_send(request, _pending_event_fields(pending))
+    limit_send(request, _pending_event_fields(pending))
     try:
         verification_backend(decoy=pending.decoy).trigger_next(pending.request_id)
     except VerificationEnded:
@@ -427,6 +437,7 @@ class StepUpAction:
     DISABLE_2FA = "disable_2fa"
     REMOVE_PHONE = "remove_phone"
     CHANGE_PHONE = "change_phone"
+    SET_PASSWORD = "set_password"  # noqa: S105 (an action name, not a password)
 
 
 def phone_login_finish(request: HttpRequest, pending: PendingVerification) -> User:
@@ -507,7 +518,12 @@ def phone_change_start(request: HttpRequest, *, user: User, number: str) -> Pend
 
 
 def step_up_start(
-    request: HttpRequest, *, user: User, action: str, new_number: str = ""
+    request: HttpRequest,
+    *,
+    user: User,
+    action: str,
+    new_number: str = "",
+    password_hash: str = "",
 ) -> PendingVerification:
     """Send a fresh code to the user's current phone before a sensitive change."""
     if not user.phone_number_for_2fa:
@@ -519,6 +535,27 @@ def step_up_start(
         user=user,
         action=action,
         new_number=new_number,
+        password_hash=password_hash,
+    )
+
+
+def first_password_set(request: HttpRequest, *, user: User, password: str):
+    """Give a phone-only user a password, after a fresh code to their phone.
+
+    A first password is a new way into the account: whoever holds a stolen
+    session must not be able to add one. Returns the pending step-up, or None
+    when the account has no phone to confirm with (the password is set now).
+    """
+    if not user.phone_number_for_2fa:
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        update_session_auth_hash(request, user)
+        return None
+    return step_up_start(
+        request,
+        user=user,
+        action=StepUpAction.SET_PASSWORD,
+        password_hash=make_password(password),
     )
 
 
@@ -562,6 +599,11 @@ def step_up_finish(
         return verification_start(
             request, number=pending.new_number, purpose=Purpose.NEW_PHONE, user=user
         )
+    elif pending.action == StepUpAction.SET_PASSWORD and pending.password_hash:
+        user.password = pending.password_hash
+        user.save(update_fields=["password"])
+        # This session stays logged in; any other session of the user ends.
+        update_session_auth_hash(request, user)
     else:
         raise NoPendingVerification
     logger.info("step-up %s done user_id=%s", pending.action, user.pk)

@@ -314,6 +314,7 @@ class VerifyView(FormView):
         key = {
             services.StepUpAction.DISABLE_2FA: "second_factor_off",
             services.StepUpAction.REMOVE_PHONE: "phone_removed",
+            services.StepUpAction.SET_PASSWORD: "password_changed",
         }[pending.action]
         messages.success(self.request, MESSAGES[key])
         return redirect("accounts:account")
@@ -570,8 +571,26 @@ class PasswordView(LoginRequiredMixin, FormView):
         return kwargs
 
     def form_valid(self, form):
-        form.save()
-        # Keep this session logged in; other sessions of the user end.
-        update_session_auth_hash(self.request, form.user)
-        messages.success(self.request, MESSAGES["password_changed"])
-        return redirect("accounts:account")
+        request = self.request
+        if isinstance(form, PasswordChangeForm):
+            form.save()
+            # Keep this session logged in; other sessions of the user end.
+            update_session_auth_hash(request, form.user)
+            messages.success(request, MESSAGES["password_changed"])
+            return redirect("accounts:account")
+        try:
+            pending = services.first_password_set(
+                request, user=form.user, password=form.cleaned_data["new_password1"]
+            )
+        except RateLimited as exc:
+            return rate_limited_response(request, exc)
+        except CodeAlreadySent as exc:
+            return _code_already_sent(request, exc)
+        except VerificationError as exc:
+            messages.error(request, _start_failure_text(exc))
+            return self.form_invalid(form)
+        if pending is None:
+            messages.success(request, MESSAGES["password_changed"])
+            return redirect("accounts:account")
+        messages.info(request, MESSAGES["step_up_sent"] % {"number": _masked(pending.number)})
+        return redirect("accounts:verify")

@@ -188,7 +188,12 @@ def test_a_phone_only_user_sets_a_password_then_turns_on_the_second_factor(clien
         "/account/password/",
         {"new_password1": "a new long passphrase", "new_password2": "a new long passphrase"},
     )
+    # A first password is a new way in: a fresh code to the phone comes first.
+    assert response["Location"] == "/verify/"
+    assert not refreshed(user).has_usable_password()
+    response = client.post("/verify/", {"code": last_code(outbox)})
     assert response["Location"] == "/account/"
+    assert refreshed(user).check_password("a new long passphrase")
     assert client.get("/account/").status_code == 200  # still logged in
     client.post("/account/2fa/enable/")
     assert refreshed(user).is_2fa_enabled
@@ -254,3 +259,19 @@ def test_a_pending_change_does_not_survive_logout(client, outbox, phone_user):
     response = client.post("/verify/", {"code": last_code(outbox)})
     assert response["Location"] == "/login/"
     assert User.objects.get(pk=phone_user.pk).phone_number_for_2fa == NUMBER
+
+
+def test_a_stolen_session_cannot_add_a_first_password_without_the_phone(client, outbox):
+    user = UserFactory(phone_number_for_2fa=NUMBER)
+    user.set_unusable_password()
+    user.save()
+    client.force_login(user)
+    client.post(
+        "/account/password/",
+        {"new_password1": "thief's passphrase 1", "new_password2": "thief's passphrase 1"},
+    )
+    right = last_code(outbox)
+    for _ in range(3):
+        client.post("/verify/", {"code": "000000" if right != "000000" else "111111"})
+    assert not refreshed(user).has_usable_password()
+    assert pending(client) is None

@@ -25,7 +25,7 @@ from .. import limits
 from ..events import DECOY_DETAIL, Outcome, outcome_for_error, verification_event
 from ..exceptions import RateLimited
 from ..models import Purpose
-from ..services import number_holder, upstream_latency, verification_backend
+from ..services import limit_send, number_holder, upstream_latency, verification_backend
 from ..verification import BaseVerificationBackend, CheckResult, get_backend
 from ..verification.exceptions import (
     IncorrectCode,
@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 def api_verification_request(request: HttpRequest, *, number: str) -> str:
     """Send a code to `number` and return the token naming the verification."""
     event = {"purpose": Purpose.API, "number": number}
-    _limit_send(request, event)
+    limit_send(request, event)
     backend = get_backend()
     event["user_id"], decoy = number_holder(Purpose.API, number)
     try:
@@ -143,7 +143,7 @@ def api_verification_next(request: HttpRequest, *, token: str, number: str | Non
             request, backend, verification, Outcome.RATE_LIMITED, detail="verify.resend.cooldown"
         )
         raise RateLimited(retry_after=wait, scope="verify.resend.cooldown")
-    _limit_send(request, {"purpose": Purpose.API, "number": verification.number})
+    limit_send(request, {"purpose": Purpose.API, "number": verification.number})
     try:
         verification_backend(decoy=verification.decoy).trigger_next(verification.request_id)
     except VerificationError as exc:
@@ -155,21 +155,6 @@ def api_verification_next(request: HttpRequest, *, token: str, number: str | Non
     token_record_sent(verification)
     # Logged like the web's call: a code sent again.
     _event(request, backend, verification, Outcome.STARTED, detail="call")
-
-
-def _limit_send(request: HttpRequest, event: dict) -> None:
-    """Apply the web flow's limits and defences on sending a code; record a refusal."""
-    try:
-        limits.limit_start(request, number=event["number"])
-    except RateLimited as exc:
-        verification_event(request, outcome=Outcome.RATE_LIMITED, detail=exc.scope, **event)
-        raise
-    except VerificationError as exc:
-        # The site's own defences: a country or number type it does not serve,
-        # or the site-wide caps on codes sent.
-        detail = getattr(exc, "reason", "") or f"site {exc.status}"
-        verification_event(request, outcome=Outcome.REFUSED, detail=detail, **event)
-        raise
 
 
 def _resolve(
