@@ -97,3 +97,13 @@ logconfig_dict = {
         "gunicorn.access": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
     },
 }
+
+
+def when_ready(server):
+    """Say loudly when the development default (DEBUG on) is what is being served."""
+    if _debug:
+        server.log.warning(
+            "DEBUG is on: error pages show settings and code. This is the development "
+            "default; set DEBUG=false (with SECRET_KEY, ALLOWED_HOSTS and a Redis CACHE_URL) "
+            "for production."
+        )

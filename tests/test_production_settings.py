@@ -312,3 +312,24 @@ def test_gunicorn_outlasts_vonage_and_threads_its_workers():
     assert conf["workers"] == int(expected_workers)
     assert conf["accesslog"] == "-"
     assert conf["bind"] == ["127.0.0.1:9123"]
+
+
+@pytest.mark.parametrize(("debug", "warned"), [("true", True), ("false", False)])
+def test_gunicorn_warns_when_it_serves_with_debug_on(debug, warned):
+    done = run_python(
+        """
+        import runpy
+
+        class Log:
+            def warning(self, message, *args):
+                print("WARNING", message % args if args else message)
+
+        class Arbiter:
+            log = Log()
+
+        runpy.run_path("gunicorn.conf.py")["when_ready"](Arbiter())
+        """,
+        DEBUG=debug,
+    )
+    assert done.returncode == 0, done.stderr
+    assert ("WARNING DEBUG is on" in done.stdout) is warned
