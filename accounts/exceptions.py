@@ -42,6 +42,14 @@ class CodeAlreadySent(FlowError):
         self.pending = pending
 
 
+class VerificationInProgress(FlowError):
+    """A code for another step is on its way to this number: finish or cancel that first."""
+
+    def __init__(self, pending):
+        super().__init__("another verification is in progress for this number")
+        self.pending = pending
+
+
 class SecondFactorRequired(FlowError):
     """The account chose password + code: a code alone does not log it in."""
 

@@ -7,8 +7,10 @@ between them. Rates come from settings (VERIFY_RATE_*).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import time
+import unicodedata
 
 from django.conf import settings
 from django.core.cache import caches
@@ -65,8 +67,13 @@ def _count(request, limits) -> list[tuple[str, int, int, int]]:
     counted = []
     for group, value, rate in limits:
         usage = _usage(request, group=group, value=value, rate=rate, increment=True)
-        if usage:
-            counted.append((group, usage["count"], usage["limit"], usage["time_left"]))
+        if usage is None:
+            continue
+        if usage["should_limit"] and not usage["limit"]:
+            # The cache could not count (django-ratelimit's answer then): fail closed.
+            counted.append((group, 1, 0, 60))
+            continue
+        counted.append((group, usage["count"], usage["limit"], usage["time_left"]))
     return counted
 
 
@@ -157,25 +164,42 @@ def record_wrong_code(request, *, number: str) -> None:
 
 
 def _password_limits(request, username: str):
+    # The form logs a full-width "alice" in as "alice" (NFKC, like UsernameField): the
+    # counter must not tell them apart either.
+    username = unicodedata.normalize("NFKC", username).strip().casefold()
     return [
         ("login.password.ip", client_ip(request), settings.LOGIN_RATE_PASSWORD_PER_IP),
-        (
-            "login.password.username",
-            username.strip().casefold(),
-            settings.LOGIN_RATE_PASSWORD_PER_USERNAME,
-        ),
+        ("login.password.username", username, settings.LOGIN_RATE_PASSWORD_PER_USERNAME),
     ]
 
 
-def refuse_password_attempt(request, *, username: str) -> None:
-    """Refuse a password attempt once this client or username had too many wrong ones."""
-    for group, value, rate in _password_limits(request, username):
-        usage = _usage(request, group=group, value=value, rate=rate, increment=False)
-        if usage and usage["count"] >= usage["limit"]:
-            raise RateLimited(retry_after=usage["time_left"], scope=group)
+def limit_password_attempt(request, *, username: str) -> None:
+    """Count a password attempt before it is checked; refuse it when over the limit.
+
+    Counted first, atomically, so that parallel guesses cannot all slip past a
+    counter still at zero; a right password gives its count back
+    (password_attempt_uncount).
+    """
+    _enforce(request, _password_limits(request, username))
 
 
-def record_wrong_password(request, *, username: str) -> None:
-    """Count a wrong password for this client and this username."""
+def password_attempt_uncount(request, *, username: str) -> None:
+    """Give back the count of an attempt that was not a wrong password."""
+    cache = caches[settings.RATELIMIT_USE_CACHE]
     for group, value, rate in _password_limits(request, username):
-        _usage(request, group=group, value=value, rate=rate, increment=True)
+        _limit, period = ratelimit_core._split_rate(rate)
+        window = ratelimit_core._get_window(value, period)
+        key = ratelimit_core._make_cache_key(group, window, rate, value, ALL)
+        with contextlib.suppress(ValueError):
+            cache.decr(key)
+
+
+def limit_phone_change(request, *, user_id: int) -> None:
+    """Count a new phone number tried on the account page, per account and per client."""
+    _enforce(
+        request,
+        [
+            ("account.phone.user", str(user_id), settings.ACCOUNT_RATE_PHONE_CHANGE_PER_USER),
+            ("account.phone.ip", client_ip(request), settings.ACCOUNT_RATE_PHONE_CHANGE_PER_IP),
+        ],
+    )

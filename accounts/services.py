@@ -35,6 +35,7 @@ from .exceptions import (
     SecondFactorRequired,
     SecondFactorUnavailable,
     SendingPaused,
+    VerificationInProgress,
 )
 from .models import Purpose, User
 from .phone import mask_phone_number
@@ -241,14 +242,18 @@ def verification_start(
             request_id = upstream_latency.measure("start", backend.start, number)
     except ConcurrentVerification as exc:
         if current and current.number == number and exc.request_id == current.request_id:
-            # The code already on its way serves the new purpose: the
-            # provider sends one code per number at a time.
-            current.purpose, current.next_url = purpose, next_url
-            current.user_id = event["user_id"]
-            current.action, current.new_number = action, new_number
-            current.password_hash = password_hash
-            pending_save(request, current)
-            raise CodeAlreadySent(current) from exc
+            # The provider sends one code per number at a time. The code on
+            # its way may serve the same step again, never another one: a
+            # code a person asked for to remove their phone must not approve
+            # a password someone else slipped into the session meanwhile.
+            same_step = (current.purpose, current.user_id, current.action) == (
+                purpose,
+                event["user_id"],
+                action,
+            ) and (current.new_number, current.password_hash) == (new_number, password_hash)
+            if same_step:
+                raise CodeAlreadySent(current) from exc
+            raise VerificationInProgress(current) from exc
         verification_event(request, outcome=Outcome.REFUSED, detail="concurrent", **event)
         raise
     except VerificationError as exc:
@@ -451,7 +456,7 @@ def phone_login_finish(request: HttpRequest, pending: PendingVerification) -> Us
         if not settings.PASSWORDLESS_SIGNUP:
             raise NoPendingVerification
         user = _user_create_for_phone(pending.number)
-    elif user_requires_password(user):
+    if user_requires_password(user):
         raise SecondFactorRequired
     login(request, user, backend=AUTHENTICATION_BACKEND)
     logger.info("phone login user_id=%s number=%s", user.pk, mask_phone_number(pending.number))
@@ -508,6 +513,9 @@ def phone_change_start(request: HttpRequest, *, user: User, number: str) -> Pend
     """
     if str(user.phone_number_for_2fa or "") == number:
         raise PhoneNumberUnavailable("this is already the account's number")
+    # Counted before the answer can say a number belongs to someone: the
+    # account page must not be a way to list registered numbers.
+    limits.limit_phone_change(request, user_id=user.pk)
     if User.objects.filter(phone_number_for_2fa=number).exclude(pk=user.pk).exists():
         raise PhoneNumberUnavailable("the number belongs to another account")
     if user.phone_number_for_2fa:

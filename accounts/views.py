@@ -33,6 +33,7 @@ from .exceptions import (
     ResendTooSoon,
     SecondFactorRequired,
     SecondFactorUnavailable,
+    VerificationInProgress,
     WrongCodeLockout,
 )
 from .forms import CodeForm, PhoneChangeForm, PhoneLoginForm
@@ -55,6 +56,10 @@ from .verification.exceptions import (
 MESSAGES = {
     "sent": "We sent a code to %(number)s.",
     "already_sent": "A code is already on its way to %(number)s. Enter it below.",
+    "in_progress": (
+        "A code for another step is already on its way to %(number)s. Use it for that step, "
+        "or cancel it below, then start again."
+    ),
     "concurrent": (
         "A code was sent to this number a moment ago. Wait a few minutes, then try again."
     ),
@@ -118,6 +123,16 @@ MESSAGES = {
     "phone_removed": "Your phone number is removed and the second factor is off.",
     "no_phone": "Your account has no phone number.",
     "password_changed": "Your password is saved.",
+}
+
+
+# What a step-up code allows, said on the code page: a person must see which
+# change their code will approve.
+STEP_UP_LABELS = {
+    services.StepUpAction.DISABLE_2FA: "turn off the second factor",
+    services.StepUpAction.REMOVE_PHONE: "remove your phone number",
+    services.StepUpAction.CHANGE_PHONE: "change your phone number",
+    services.StepUpAction.SET_PASSWORD: "set a password",
 }
 
 
@@ -192,7 +207,7 @@ class PhoneLoginView(FormView):
             )
         except RateLimited as exc:
             return rate_limited_response(self.request, exc)
-        except CodeAlreadySent as exc:
+        except (CodeAlreadySent, VerificationInProgress) as exc:
             return _code_already_sent(self.request, exc)
         except VerificationError as exc:
             return self.start_failed(form, exc)
@@ -208,9 +223,12 @@ class PhoneLoginView(FormView):
         return self.render_to_response(self.get_context_data(form=form), status=200)
 
 
-def _code_already_sent(request, exc: CodeAlreadySent):
+def _code_already_sent(request, exc: CodeAlreadySent | VerificationInProgress):
     number = _masked(exc.pending.number)
-    messages.info(request, MESSAGES["already_sent"] % {"number": number})
+    if isinstance(exc, VerificationInProgress):
+        messages.error(request, MESSAGES["in_progress"] % {"number": number})
+    else:
+        messages.info(request, MESSAGES["already_sent"] % {"number": number})
     return redirect("accounts:verify")
 
 
@@ -239,7 +257,7 @@ class VerifyView(FormView):
         return super().get_context_data(
             pending=self.pending,
             masked_number=_masked(self.pending.number),
-            purpose=Purpose(self.pending.purpose).label,
+            purpose=STEP_UP_LABELS.get(self.pending.action) or Purpose(self.pending.purpose).label,
             can_call=get_backend().supports_next,
             resend_wait=services.resend_wait(self.pending),
             **kwargs,
@@ -411,14 +429,15 @@ class PasswordLoginView(FormView):
     def post(self, request, *args, **kwargs):
         username = str(request.POST.get("username", ""))[:150]
         try:
-            limits.refuse_password_attempt(request, username=username)
+            limits.limit_password_attempt(request, username=username)
         except RateLimited as exc:
             return rate_limited_response(request, exc)
         form = self.get_form()
+        if not form.has_error(NON_FIELD_ERRORS, "invalid_login"):
+            # Only wrong passwords count against the limits.
+            limits.password_attempt_uncount(request, username=username)
         if form.is_valid():
             return self.form_valid(form)
-        if form.has_error(NON_FIELD_ERRORS, "invalid_login"):
-            limits.record_wrong_password(request, username=username)
         return self.form_invalid(form)
 
     def form_valid(self, form):
@@ -433,7 +452,7 @@ class PasswordLoginView(FormView):
         except SecondFactorUnavailable:
             messages.error(request, MESSAGES["second_factor_unavailable"])
             return self.form_invalid(form)
-        except CodeAlreadySent as exc:
+        except (CodeAlreadySent, VerificationInProgress) as exc:
             return _code_already_sent(request, exc)
         except VerificationError as exc:
             messages.error(request, _start_failure_text(exc))
@@ -491,7 +510,7 @@ class PhoneChangeView(LoginRequiredMixin, FormView):
             return self.form_invalid(form)
         except RateLimited as exc:
             return rate_limited_response(request, exc)
-        except CodeAlreadySent as exc:
+        except (CodeAlreadySent, VerificationInProgress) as exc:
             return _code_already_sent(request, exc)
         except VerificationError as exc:
             if isinstance(exc, InvalidNumber):
@@ -513,7 +532,7 @@ def _step_up(request, action):
         return redirect("accounts:account")
     except RateLimited as exc:
         return rate_limited_response(request, exc)
-    except CodeAlreadySent as exc:
+    except (CodeAlreadySent, VerificationInProgress) as exc:
         return _code_already_sent(request, exc)
     except VerificationError as exc:
         messages.error(request, _start_failure_text(exc))
@@ -584,7 +603,7 @@ class PasswordView(LoginRequiredMixin, FormView):
             )
         except RateLimited as exc:
             return rate_limited_response(request, exc)
-        except CodeAlreadySent as exc:
+        except (CodeAlreadySent, VerificationInProgress) as exc:
             return _code_already_sent(request, exc)
         except VerificationError as exc:
             messages.error(request, _start_failure_text(exc))

@@ -309,6 +309,9 @@ VERIFY_RATE_WRONG_CODES_PER_NUMBER = env.str("VERIFY_RATE_WRONG_CODES_PER_NUMBER
 # Wrong passwords on /login/password/.
 LOGIN_RATE_PASSWORD_PER_IP = env.str("LOGIN_RATE_PASSWORD_PER_IP", default="10/15m")
 LOGIN_RATE_PASSWORD_PER_USERNAME = env.str("LOGIN_RATE_PASSWORD_PER_USERNAME", default="5/15m")
+# New phone numbers tried on /account/phone/ (each answer may say a number is taken).
+ACCOUNT_RATE_PHONE_CHANGE_PER_USER = env.str("ACCOUNT_RATE_PHONE_CHANGE_PER_USER", default="5/h")
+ACCOUNT_RATE_PHONE_CHANGE_PER_IP = env.str("ACCOUNT_RATE_PHONE_CHANGE_PER_IP", default="10/h")
 
 # Abuse and fraud defences (SMS pumping). See accounts/defences.py.
 # ISO countries that may get codes; empty: every country Vonage serves.

@@ -236,21 +236,47 @@ def test_a_new_start_replaces_the_pending_verification(client, outbox):
         get_backend().check(first["request_id"], first_code)
 
 
-def test_a_new_start_to_the_same_number_reuses_the_code_on_its_way(client, outbox, phone_user):
-    client.post("/account/phone/", {"number": NEW_NUMBER})
-    first = pending(client)
+def test_the_same_step_again_reuses_the_code_on_its_way(client, outbox, phone_user):
     phone_user.is_2fa_enabled = True
     phone_user.save()
     client.force_login(phone_user)
+    client.post("/account/2fa/disable/")
+    first = pending(client)
     response = client.post("/account/2fa/disable/", follow=True)
     assert "A code is already on its way to +1 415 ••• ••00" in all_messages(response)
-    second = pending(client)
-    assert second["request_id"] == first["request_id"]
-    assert second["action"] == "disable_2fa"
+    assert pending(client) == first
     assert len(outbox) == 1
     client.post("/verify/", {"code": last_code(outbox)})
     assert not refreshed(phone_user).is_2fa_enabled
-    assert str(refreshed(phone_user).phone_number_for_2fa) == NUMBER
+
+
+def test_a_code_on_its_way_for_one_step_never_approves_another(client, outbox, phone_user):
+    """A stolen session cannot swap the step a person's code will approve."""
+    phone_user.is_2fa_enabled = True
+    phone_user.save()
+    client.force_login(phone_user)
+    client.post("/account/phone/remove/")  # the person asks to remove their phone
+    asked = pending(client)
+    # Someone holding the same session slips in another change for that phone.
+    response = client.post("/account/2fa/disable/", follow=True)
+    assert "A code for another step is already on its way" in all_messages(response)
+    assert pending(client) == asked
+    assert "remove your phone number" in client.get("/verify/").content.decode()
+    client.post("/verify/", {"code": last_code(outbox)})
+    user = refreshed(phone_user)
+    assert user.phone_number_for_2fa is None  # what the person asked for
+    assert len(outbox) == 1
+
+
+def test_trying_numbers_on_the_account_page_is_limited(client, outbox, phone_user, settings):
+    settings.ACCOUNT_RATE_PHONE_CHANGE_PER_USER = "3/h"
+    UserFactory(phone_number_for_2fa=OTHER_NUMBER)
+    for _ in range(3):
+        response = client.post("/account/phone/", {"number": OTHER_NUMBER})
+        assert response.status_code == 200
+    response = client.post("/account/phone/", {"number": OTHER_NUMBER})
+    assert response.status_code == 429
+    assert "This number cannot be used" not in response.content.decode()
 
 
 def test_a_pending_change_does_not_survive_logout(client, outbox, phone_user):

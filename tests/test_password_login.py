@@ -191,3 +191,14 @@ def test_password_view_hides_the_password_from_error_reports(rf):
     request.session = {}
     PasswordLoginView.as_view()(request)
     assert request.sensitive_post_parameters == ("password",)
+
+
+def test_look_alike_usernames_share_one_counter(client, settings):
+    settings.LOGIN_RATE_PASSWORD_PER_USERNAME = "2/15m"
+    UserFactory(username="alice")
+    for index, name in enumerate(["\uff41lice", "\U0001d41alice"]):
+        password_login(client, name, "wrong", REMOTE_ADDR=f"10.3.0.{index}")
+    # Full-width "alice" logs in as alice: it may not get a counter of its own.
+    response = password_login(client, "\uff41\uff4c\uff49\uff43\uff45", REMOTE_ADDR="10.3.0.9")
+    assert response.status_code == 429
+    assert logged_in_user_id(client) is None
