@@ -22,6 +22,8 @@ from pathlib import Path
 
 import environ
 
+from passwordless.logging import FORMATTERS as LOG_FORMATTERS
+
 BASE_DIR = Path(__file__).resolve().parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -78,10 +80,7 @@ _log_format = env.str("LOG_FORMAT", default="plain" if _debug else "json")
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {"()": "passwordless.logging.JSONFormatter"},
-    },
+    "formatters": LOG_FORMATTERS,
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",

@@ -306,13 +306,13 @@ def limit_send(request: HttpRequest, event: dict) -> None:
         raise
 
 
-def resend_wait(pending: PendingVerification) -> int:
-    """Return the seconds until a new code or a call may be sent (0: now)."""
-    return max(0, math.ceil(pending.sent_at + settings.VERIFY_RESEND_COOLDOWN - time.time()))
+def resend_wait(sent_at: float) -> int:
+    """Return the seconds until a new code or a call may follow a send at `sent_at` (0: now)."""
+    return max(0, math.ceil(sent_at + settings.VERIFY_RESEND_COOLDOWN - time.time()))
 
 
 def _refuse_resend_too_soon(pending: PendingVerification) -> None:
-    wait = resend_wait(pending)
+    wait = resend_wait(pending.sent_at)
     if wait:
         raise ResendTooSoon(retry_after=wait, scope="verify.resend.cooldown")
 

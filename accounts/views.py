@@ -259,7 +259,7 @@ class VerifyView(FormView):
             masked_number=_masked(self.pending.number),
             purpose=STEP_UP_LABELS.get(self.pending.action) or Purpose(self.pending.purpose).label,
             can_call=get_backend().supports_next,
-            resend_wait=services.resend_wait(self.pending),
+            resend_wait=services.resend_wait(self.pending.sent_at),
             **kwargs,
         )
 

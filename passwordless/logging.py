@@ -22,6 +22,14 @@ _RECORD_ATTRIBUTES = frozenset(
 ) | {"message", "asctime", "taskName"}
 
 
+# The formatters of every logging configuration here (Django's LOGGING and
+# gunicorn's logconfig_dict), so that both write the same lines.
+FORMATTERS = {
+    "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    "json": {"()": "passwordless.logging.JSONFormatter"},
+}
+
+
 class JSONFormatter(logging.Formatter):
     """Format a record as one line of JSON: time, level, logger, message, extras."""
 

@@ -15,17 +15,20 @@ provider's rules), as on the web: the API must not tell who has an account.
 from __future__ import annotations
 
 import logging
-import math
-import time
 
-from django.conf import settings
 from django.http import HttpRequest
 
 from .. import limits
 from ..events import DECOY_DETAIL, Outcome, outcome_for_error, verification_event
 from ..exceptions import RateLimited
 from ..models import Purpose
-from ..services import limit_send, number_holder, upstream_latency, verification_backend
+from ..services import (
+    limit_send,
+    number_holder,
+    resend_wait,
+    upstream_latency,
+    verification_backend,
+)
 from ..verification import BaseVerificationBackend, CheckResult, get_backend
 from ..verification.exceptions import (
     IncorrectCode,
@@ -137,8 +140,8 @@ def api_verification_next(request: HttpRequest, *, token: str, number: str | Non
     verification = _resolve(request, backend, token, number)
     # As on the web: a call waits VERIFY_RESEND_COOLDOWN after the last send,
     # and sends the code again, so it counts as a start.
-    wait = math.ceil(verification.sent_at + settings.VERIFY_RESEND_COOLDOWN - time.time())
-    if wait > 0:
+    wait = resend_wait(verification.sent_at)
+    if wait:
         _event(
             request, backend, verification, Outcome.RATE_LIMITED, detail="verify.resend.cooldown"
         )
