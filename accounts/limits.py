@@ -52,21 +52,22 @@ def _usage(request, *, group, value, rate, increment):
     )
 
 
-def _count(request, limits) -> list[tuple[str, int, int, int]]:
-    """Count one hit on each (group, value, rate); return (group, count, limit, time_left)s.
+def _count(request, limits, *, peek=()) -> list[tuple[str, int, int, int]]:
+    """Count one hit on each (group, value, rate) of `limits`, read those of `peek`.
 
-    Every counter is counted, then the caller looks at them in order. With
-    Redis the hits of one step travel in one pipeline instead of two round
-    trips each; other caches go through django-ratelimit one by one.
+    Return (group, count, limit, time_left) for each, `limits` first. Every
+    counter is counted, then the caller looks at them in order. With Redis
+    the step's counters travel in one pipeline instead of two round trips
+    each; other caches go through django-ratelimit one by one.
     """
     if not getattr(settings, "RATELIMIT_ENABLE", True):
         return []
     cache = caches[settings.RATELIMIT_USE_CACHE]
     if type(cache).__module__.startswith("django_redis"):
-        return _count_in_redis(cache, limits)
+        return _count_in_redis(cache, limits, peek)
     counted = []
-    for group, value, rate in limits:
-        usage = _usage(request, group=group, value=value, rate=rate, increment=True)
+    for (group, value, rate), increment in _hits_and_reads(limits, peek):
+        usage = _usage(request, group=group, value=value, rate=rate, increment=increment)
         if usage is None:
             continue
         if usage["should_limit"] and not usage["limit"]:
@@ -77,31 +78,58 @@ def _count(request, limits) -> list[tuple[str, int, int, int]]:
     return counted
 
 
-def _count_in_redis(cache, limits):
+def _count_in_redis(cache, limits, peek):
     # The same keys and windows as django-ratelimit's get_usage (its private
     # helpers, from the pinned 4.1.0), so readers through get_usage agree.
     now = int(time.time())
     pipeline = cache.client.get_client(write=True).pipeline(transaction=False)
     windows = []
-    for group, value, rate in limits:
+    for (group, value, rate), increment in _hits_and_reads(limits, peek):
         limit, period = ratelimit_core._split_rate(rate)
         window = ratelimit_core._get_window(value, period)
         key = cache.make_key(ratelimit_core._make_cache_key(group, window, rate, value, ALL))
-        pipeline.set(key, 0, ex=period + ratelimit_core.EXPIRATION_FUDGE, nx=True)
-        pipeline.incr(key)
-        windows.append((group, limit, window))
-    replies = pipeline.execute()
-    return [
-        (group, replies[2 * index + 1], limit, window - now)
-        for index, (group, limit, window) in enumerate(windows)
-    ]
+        if increment:
+            pipeline.set(key, 0, ex=period + ratelimit_core.EXPIRATION_FUDGE, nx=True)
+            pipeline.incr(key)
+        else:
+            pipeline.get(key)
+        windows.append((group, limit, window, increment))
+    replies = iter(pipeline.execute())
+    counted = []
+    for group, limit, window, increment in windows:
+        if increment:
+            next(replies)  # the SET NX that opens the window
+        counted.append((group, int(next(replies) or 0), limit, window - now))
+    return counted
+
+
+def _hits_and_reads(limits, peek):
+    return [(limit, True) for limit in limits] + [(limit, False) for limit in peek]
+
+
+WRONG_CODES = "verify.wrong.number"
+
+
+def _wrong_codes(number: str) -> tuple[str, str, str]:
+    return (WRONG_CODES, number, settings.VERIFY_RATE_WRONG_CODES_PER_NUMBER)
+
+
+def _refuse(counted) -> None:
+    """Raise RateLimited for the first counter over its limit, in order.
+
+    The wrong codes of a number are read, not counted: the number is locked
+    once it has had `limit` of them.
+    """
+    for group, count, limit, time_left in counted:
+        if group == WRONG_CODES and count >= limit:
+            raise WrongCodeLockout(retry_after=time_left, scope=group)
+        if group != WRONG_CODES and count > limit:
+            raise RateLimited(retry_after=time_left, scope=group)
 
 
 def _enforce(request, limits):
     """Count one hit on each (group, value, rate); raise RateLimited for the first one over."""
-    for group, count, limit, time_left in _count(request, limits):
-        if count > limit:
-            raise RateLimited(retry_after=time_left, scope=group)
+    _refuse(_count(request, limits))
 
 
 def limit_start(request, *, number: str) -> None:
@@ -111,10 +139,14 @@ def limit_start(request, *, number: str) -> None:
     for a country or number type the site does not serve; SendingPaused when
     the site-wide caps are reached. Refusals never reach the provider.
     """
-    _enforce(request, [("verify.start.ip", client_ip(request), settings.VERIFY_RATE_START_PER_IP)])
-    # A number locked out for wrong codes would get a code it cannot use,
-    # paid for all the same.
-    refuse_locked_number(request, number=number)
+    counted = _count(
+        request,
+        [("verify.start.ip", client_ip(request), settings.VERIFY_RATE_START_PER_IP)],
+        # A number locked out for wrong codes would get a code it cannot use,
+        # paid for all the same.
+        peek=[_wrong_codes(number)],
+    )
+    _refuse(counted)
     defences.number_refuse_if_not_allowed(number)
     caps = [
         ("verify.start.site.hour", "site", f"{settings.VERIFY_MAX_SENDS_PER_HOUR}/h"),
@@ -138,29 +170,27 @@ def limit_start(request, *, number: str) -> None:
         raise RateLimited(retry_after=time_left, scope=group)
 
 
-def limit_check(request, *, session_key: str) -> None:
-    """Count a code typed in this session and from this client."""
-    _enforce(
+def limit_check(request, *, session_key: str, number: str) -> None:
+    """Count a code typed in this session and from this client; refuse a locked-out number.
+
+    Raises RateLimited (WrongCodeLockout when `number` has had too many wrong
+    codes, whatever the session or client).
+    """
+    counted = _count(
         request,
         [
             ("verify.check.session", session_key, settings.VERIFY_RATE_CHECK_PER_SESSION),
             ("verify.check.ip", client_ip(request), settings.VERIFY_RATE_CHECK_PER_IP),
         ],
+        peek=[_wrong_codes(number)],
     )
-
-
-def refuse_locked_number(request, *, number: str) -> None:
-    """Refuse any code for `number` once it has had too many wrong ones."""
-    rate = settings.VERIFY_RATE_WRONG_CODES_PER_NUMBER
-    usage = _usage(request, group="verify.wrong.number", value=number, rate=rate, increment=False)
-    if usage and usage["count"] >= usage["limit"]:
-        raise WrongCodeLockout(retry_after=usage["time_left"], scope="verify.wrong.number")
+    _refuse(counted)
 
 
 def record_wrong_code(request, *, number: str) -> None:
     """Count a wrong code for `number`, whatever the session or client."""
-    rate = settings.VERIFY_RATE_WRONG_CODES_PER_NUMBER
-    _usage(request, group="verify.wrong.number", value=number, rate=rate, increment=True)
+    group, value, rate = _wrong_codes(number)
+    _usage(request, group=group, value=value, rate=rate, increment=True)
 
 
 def _password_limits(request, username: str):

@@ -201,10 +201,13 @@ def number_holder(purpose: str, number: str) -> tuple[int | None, bool]:
     """
     if purpose not in (Purpose.LOGIN, Purpose.API):
         return None, False
-    holder = User.objects.filter(phone_number_for_2fa=number).values_list("pk", "is_active").first()
-    if holder is not None:
-        return holder[0], not holder[1]
-    return None, not settings.PASSWORDLESS_SIGNUP
+    try:
+        holder_id, active = User.objects.values_list("pk", "is_active").get(
+            phone_number_for_2fa=number
+        )
+    except User.DoesNotExist:
+        return None, not settings.PASSWORDLESS_SIGNUP
+    return holder_id, not active
 
 
 def verification_start(
@@ -345,8 +348,7 @@ def verification_check(request: HttpRequest, *, code: str) -> PendingVerificatio
     if not request.session.session_key:
         request.session.save()
     try:
-        limits.limit_check(request, session_key=request.session.session_key)
-        limits.refuse_locked_number(request, number=pending.number)
+        limits.limit_check(request, session_key=request.session.session_key, number=pending.number)
     except RateLimited:
         _pending_event(request, pending, Outcome.RATE_LIMITED)
         raise

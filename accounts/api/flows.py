@@ -87,8 +87,7 @@ def api_verification_check(
     backend = get_backend()
     verification = _resolve(request, backend, token, number)
     try:
-        limits.limit_check(request, session_key=verification.limit_key)
-        limits.refuse_locked_number(request, number=verification.number)
+        limits.limit_check(request, session_key=verification.limit_key, number=verification.number)
     except RateLimited:
         _event(request, backend, verification, Outcome.RATE_LIMITED)
         raise

@@ -154,9 +154,11 @@ class LocalCodeBackend(BaseVerificationBackend):
         return record
 
     def _forget(self, request_id, number):
+        keys = [self._request_key(request_id) + ":wrong"]
+        # The number is free again, unless a newer request already holds it.
         if self.cache.get(self._number_key(number)) == request_id:
-            self.cache.delete(self._number_key(number))
-        self.cache.delete(self._request_key(request_id) + ":wrong")
+            keys.append(self._number_key(number))
+        self.cache.delete_many(keys)
 
     def _hash(self, request_id, code):
         return salted_hmac(self.key_prefix, f"{request_id}:{code}", algorithm="sha256").hexdigest()
