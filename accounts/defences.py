@@ -9,6 +9,7 @@ types, a limit per number range (prefix), and site-wide caps.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 import phonenumbers
@@ -88,13 +89,25 @@ def conversion_last_hour() -> dict:
     return {"started": started, "succeeded": succeeded, "rate": rate, "low": low}
 
 
+class _Watch:
+    """When this process may next look at conversion: most starts skip even the cache."""
+
+    SECONDS = 60
+    next_look = 0.0
+
+
 def conversion_watch() -> None:
     """Log a WARNING, once per hour, when conversion over the last hour is low.
 
-    Looked at no more than once a minute, so the watch adds nothing to most
-    requests.
+    Looked at no more than once a minute by the whole site (a key in the
+    shared cache), and asked for no more than once a minute by each process,
+    so the watch adds nothing to most requests.
     """
-    if not cache.add("defences:conversion-looked", 1, 60):
+    now = time.monotonic()
+    if now < _Watch.next_look:
+        return
+    _Watch.next_look = now + _Watch.SECONDS
+    if not cache.add("defences:conversion-looked", 1, _Watch.SECONDS):
         return
     try:
         # A savepoint, like the log's own write: a failed read must neither
