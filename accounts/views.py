@@ -54,7 +54,6 @@ from .verification.exceptions import (
 
 # Everything a person reads about a failure, in one place.
 MESSAGES = {
-    "sent": "We sent a code to %(number)s.",
     "already_sent": "A code is already on its way to %(number)s. Enter it below.",
     "in_progress": (
         "A code for another step is already on its way to %(number)s. Use it for that step, "
@@ -202,7 +201,7 @@ class PhoneLoginView(FormView):
     def form_valid(self, form):
         number = form.cleaned_data["number"]
         try:
-            pending = services.verification_start(
+            services.verification_start(
                 self.request, number=number, purpose=Purpose.LOGIN, next_url=self.get_next_url()
             )
         except RateLimited as exc:
@@ -211,7 +210,7 @@ class PhoneLoginView(FormView):
             return _code_already_sent(self.request, exc)
         except VerificationError as exc:
             return self.start_failed(form, exc)
-        messages.info(self.request, MESSAGES["sent"] % {"number": _masked(pending.number)})
+        # No message: the code page itself says where the code went.
         return redirect("accounts:verify")
 
     def start_failed(self, form, exc):
@@ -460,7 +459,6 @@ class PasswordLoginView(FormView):
         if pending is None:
             messages.success(request, MESSAGES["logged_in"])
             return redirect_to_next(request, next_url)
-        messages.info(request, MESSAGES["sent"] % {"number": _masked(pending.number)})
         return redirect("accounts:verify")
 
 
@@ -518,8 +516,8 @@ class PhoneChangeView(LoginRequiredMixin, FormView):
             else:
                 messages.error(request, _start_failure_text(exc))
             return self.form_invalid(form)
-        key = "step_up_sent" if pending.purpose == Purpose.STEP_UP else "sent"
-        messages.info(request, MESSAGES[key] % {"number": _masked(pending.number)})
+        if pending.purpose == Purpose.STEP_UP:
+            messages.info(request, MESSAGES["step_up_sent"] % {"number": _masked(pending.number)})
         return redirect("accounts:verify")
 
 
