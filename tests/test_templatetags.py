@@ -1,0 +1,139 @@
+import pytest
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, SetPasswordForm
+from django.http import HttpResponse
+from django.template import Context, RequestContext, Template
+from django.test import RequestFactory
+from django.urls import NoReverseMatch, include, path, set_script_prefix
+from django.utils.safestring import SafeString
+
+from accounts.forms import CodeForm, PhoneChangeForm, PhoneLoginForm
+from accounts.models import User
+from accounts.templatetags.fast_render import widget_html
+
+pytestmark = pytest.mark.django_db
+
+
+def page(request):
+    return HttpResponse()
+
+
+# The URLconf of the tests that override ROOT_URLCONF: one app, two instances.
+shop = ([path("item/", page, name="item")], "shop")
+urlpatterns = [
+    path("elsewhere/", page, name="home"),
+    path("a/", include(shop, namespace="shop-a")),
+    path("b/", include(shop, namespace="shop-b")),
+]
+
+
+# widget_html ------------------------------------------------------------------
+
+
+class EveryCaseForm(forms.Form):
+    plain = forms.CharField(required=False)
+    helped = forms.CharField(help_text="Said <em>aloud</em>.")
+    email = forms.EmailField(initial="a@example.com")
+    count = forms.IntegerField(min_value=1)
+    locked = forms.CharField(disabled=True, initial="fixed")
+    own_id = forms.CharField(widget=forms.TextInput(attrs={"id": "mine", "spellcheck": False}))
+    described = forms.CharField(
+        help_text="Help.", widget=forms.TextInput(attrs={"aria-describedby": "elsewhere"})
+    )
+    secret = forms.CharField(widget=forms.PasswordInput)
+    choice = forms.ChoiceField(choices=[("a", "A"), ("b", "B")])
+    localized = forms.DecimalField(localize=True, initial=1.5)
+    tracked = forms.CharField(show_hidden_initial=True, initial="x")
+
+
+def bound_and_checked(form):
+    form.is_valid()
+    return form
+
+
+USER = User(username="person", phone_number_for_2fa="+14155550100")
+
+FORMS = {
+    "phone, empty": lambda: PhoneLoginForm(),
+    "phone, typed": lambda: bound_and_checked(PhoneLoginForm({"number": "+1 415 555"})),
+    "phone, hostile": lambda: bound_and_checked(PhoneLoginForm({"number": "\"><b>&'x"})),
+    "phone, missing": lambda: bound_and_checked(PhoneLoginForm({"number": ""})),
+    "phone change": lambda: bound_and_checked(PhoneChangeForm({"number": "1"}, user=USER)),
+    "code, empty": lambda: CodeForm(),
+    "code, wrong": lambda: bound_and_checked(CodeForm({"code": "12a"})),
+    "password login": lambda: AuthenticationForm(),
+    "password login, wrong": lambda: bound_and_checked(
+        AuthenticationForm(data={"username": "nobody", "password": "wrong"})
+    ),
+    "set password": lambda: bound_and_checked(
+        SetPasswordForm(USER, {"new_password1": "a", "new_password2": "b"})
+    ),
+    "change password": lambda: PasswordChangeForm(USER),
+    "every case": lambda: EveryCaseForm(),
+    "every case, bound": lambda: bound_and_checked(EveryCaseForm({"plain": "<x>", "count": "0"})),
+    "no required attribute": lambda: EveryCaseForm(use_required_attribute=False),
+    "no ids": lambda: EveryCaseForm(auto_id=False),
+    "prefixed": lambda: EveryCaseForm(prefix="p", auto_id="field_%s"),
+}
+
+
+@pytest.mark.parametrize("name", FORMS)
+def test_widget_html_is_what_django_renders(name):
+    form = FORMS[name]()
+    for field in form:
+        html = widget_html(field)
+        assert html == str(field), field.name
+        assert isinstance(html, SafeString)
+
+
+def test_widget_html_escapes_the_typed_value():
+    form = bound_and_checked(PhoneLoginForm({"number": '"><script>'}))
+    assert 'value="&quot;&gt;&lt;script&gt;"' in widget_html(form["number"])
+
+
+def test_widget_html_marks_an_invalid_field_and_points_at_its_error():
+    html = widget_html(bound_and_checked(PhoneLoginForm({"number": ""}))["number"])
+    assert 'aria-invalid="true" aria-describedby="id_number_error"' in html
+
+
+# cached_url -------------------------------------------------------------------
+
+
+def cached_url(name, request=None):
+    template = Template("{% load fast_render %}{% cached_url '" + name + "' %}")
+    return template.render(RequestContext(request) if request else Context())
+
+
+def test_cached_url_is_the_reversed_url():
+    assert cached_url("home") == "/"
+    assert cached_url("accounts:verify_resend") == "/verify/resend/"
+
+
+def test_cached_url_follows_the_script_prefix():
+    assert cached_url("accounts:login") == "/login/"
+    set_script_prefix("/site/")
+    try:
+        assert cached_url("accounts:login") == "/site/login/"
+    finally:
+        set_script_prefix("/")
+    assert cached_url("accounts:login") == "/login/"
+
+
+def test_cached_url_follows_the_urlconf(settings):
+    assert cached_url("home") == "/"
+    settings.ROOT_URLCONF = __name__
+    assert cached_url("home") == "/elsewhere/"
+
+
+def test_cached_url_follows_the_current_app(settings):
+    settings.ROOT_URLCONF = __name__
+    request = RequestFactory().get("/")
+    request.current_app = "shop-a"
+    assert cached_url("shop:item", request) == "/a/item/"
+    request.current_app = "shop-b"
+    assert cached_url("shop:item", request) == "/b/item/"
+
+
+def test_cached_url_refuses_an_unknown_name():
+    with pytest.raises(NoReverseMatch):
+        cached_url("accounts:nowhere")
