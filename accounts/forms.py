@@ -29,6 +29,7 @@ class PhoneNumberField(forms.CharField):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", MAX_INPUT_LENGTH)
+        kwargs.setdefault("help_text", "With the country code, e.g. +1 415 555 0100.")
         kwargs.setdefault(
             "widget",
             forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),

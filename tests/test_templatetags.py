@@ -93,7 +93,7 @@ def test_widget_html_escapes_the_typed_value():
 
 def test_widget_html_marks_an_invalid_field_and_points_at_its_error():
     html = widget_html(bound_and_checked(PhoneLoginForm({"number": ""}))["number"])
-    assert 'aria-invalid="true" aria-describedby="id_number_error"' in html
+    assert 'aria-invalid="true" aria-describedby="id_number_helptext id_number_error"' in html
 
 
 # cached_url -------------------------------------------------------------------
