@@ -46,6 +46,26 @@ def client_ip(request) -> str:
         return remote_addr
 
 
+def client_key(request) -> str:
+    """Return what the per-client limits count: the client's IPv4 address, or its IPv6 network.
+
+    An IPv6 subscriber usually gets a whole /64, 2**64 addresses: counted
+    per address, one client could send every request from a fresh one. The
+    network is RATELIMIT_IPV6_MASK bits (64); an IPv4-mapped address counts
+    as the IPv4 address it carries. The log keeps the full address.
+    """
+    address = client_ip(request)
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/{settings.RATELIMIT_IPV6_MASK}", strict=False))
+
+
 def _usage(request, *, group, value, rate, increment):
     return get_usage(
         request, group=group, key=lambda _group, _request: value, rate=rate, increment=increment
@@ -141,7 +161,7 @@ def limit_start(request, *, number: str) -> None:
     """
     counted = _count(
         request,
-        [("verify.start.ip", client_ip(request), settings.VERIFY_RATE_START_PER_IP)],
+        [("verify.start.ip", client_key(request), settings.VERIFY_RATE_START_PER_IP)],
         # A number locked out for wrong codes would get a code it cannot use,
         # paid for all the same.
         peek=[_wrong_codes(number)],
@@ -180,7 +200,7 @@ def limit_check(request, *, session_key: str, number: str) -> None:
         request,
         [
             ("verify.check.session", session_key, settings.VERIFY_RATE_CHECK_PER_SESSION),
-            ("verify.check.ip", client_ip(request), settings.VERIFY_RATE_CHECK_PER_IP),
+            ("verify.check.ip", client_key(request), settings.VERIFY_RATE_CHECK_PER_IP),
         ],
         peek=[_wrong_codes(number)],
     )
@@ -198,7 +218,7 @@ def _password_limits(request, username: str):
     # counter must not tell them apart either.
     username = unicodedata.normalize("NFKC", username).strip().casefold()
     return [
-        ("login.password.ip", client_ip(request), settings.LOGIN_RATE_PASSWORD_PER_IP),
+        ("login.password.ip", client_key(request), settings.LOGIN_RATE_PASSWORD_PER_IP),
         ("login.password.username", username, settings.LOGIN_RATE_PASSWORD_PER_USERNAME),
     ]
 
@@ -230,6 +250,6 @@ def limit_phone_change(request, *, user_id: int) -> None:
         request,
         [
             ("account.phone.user", str(user_id), settings.ACCOUNT_RATE_PHONE_CHANGE_PER_USER),
-            ("account.phone.ip", client_ip(request), settings.ACCOUNT_RATE_PHONE_CHANGE_PER_IP),
+            ("account.phone.ip", client_key(request), settings.ACCOUNT_RATE_PHONE_CHANGE_PER_IP),
         ],
     )

@@ -234,6 +234,12 @@ if _proxy_ssl_header:
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more.")
+# Per-client limits count an IPv6 client by its network of this many bits
+# (django-ratelimit's name and default): one subscriber usually holds a whole
+# /64 and could take a fresh address for every request.
+RATELIMIT_IPV6_MASK = env.int("RATELIMIT_IPV6_MASK", default=64)
+if not 32 <= RATELIMIT_IPV6_MASK <= 128:
+    raise ImproperlyConfigured("RATELIMIT_IPV6_MASK must be between 32 and 128.")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

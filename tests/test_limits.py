@@ -84,6 +84,37 @@ def test_starts_are_limited_to_five_per_ip(client, outbox):
     assert start(Client(), NUMBERS[5], ip="203.0.113.2")["Location"] == "/verify/"
 
 
+def test_an_ipv6_client_is_counted_by_its_network_not_its_address(outbox):
+    # One subscriber holds a whole /64: a fresh address per request is free.
+    for index, number in enumerate(NUMBERS[:5]):
+        response = start(Client(), number, ip=f"2001:db8:1:2::{index + 1:x}")
+        assert response["Location"] == "/verify/"
+    assert_429(start(Client(), NUMBERS[5], ip="2001:db8:1:2:ffff:ffff:ffff:ffff"))
+    # The next /64 is another subscriber.
+    assert start(Client(), NUMBERS[5], ip="2001:db8:1:3::1")["Location"] == "/verify/"
+    assert len(outbox) == 6
+
+
+def test_an_ipv6_network_can_be_narrowed_to_single_addresses(outbox, settings):
+    settings.RATELIMIT_IPV6_MASK = 128
+    for index, number in enumerate(NUMBERS[:6]):
+        response = start(Client(), number, ip=f"2001:db8:1:2::{index + 1:x}")
+        assert response["Location"] == "/verify/"
+
+
+def test_an_ipv4_mapped_address_counts_as_its_ipv4_address(outbox):
+    for number in NUMBERS[:5]:
+        assert start(Client(), number, ip="203.0.113.7")["Location"] == "/verify/"
+    assert_429(start(Client(), NUMBERS[5], ip="::ffff:203.0.113.7"))
+
+
+def test_the_log_keeps_the_full_ipv6_address(outbox):
+    from accounts.models import VerificationLog
+
+    start(Client(), ip="2001:db8:1:2::abcd")
+    assert VerificationLog.objects.get().ip == "2001:db8:1:2::abcd"
+
+
 def test_forwarded_for_header_does_not_change_the_ip_counted(client, outbox):
     for index, number in enumerate(NUMBERS[:5]):
         response = start(client, number, HTTP_X_FORWARDED_FOR=f"192.0.2.{index + 1}")

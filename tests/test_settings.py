@@ -355,6 +355,24 @@ def test_codes_that_would_live_too_long_or_be_too_weak_are_refused(probed, name,
     assert variable in refusal(probed, name)
 
 
+IPV6_MASK_CASES = [
+    case("ipv6 mask 16", RATELIMIT_IPV6_MASK="16"),
+    case("ipv6 mask 129", RATELIMIT_IPV6_MASK="129"),
+]
+
+
+@pytest.mark.parametrize("name", IPV6_MASK_CASES)
+def test_an_ipv6_mask_that_counts_no_client_or_whole_providers_is_refused(probed, name):
+    assert "RATELIMIT_IPV6_MASK" in refusal(probed, name)
+
+
+IPV6_MASK_DEFAULT = case("ipv6 mask default", ["RATELIMIT_IPV6_MASK"])
+
+
+def test_ipv6_clients_are_counted_per_64_by_default(probed):
+    assert values(probed, IPV6_MASK_DEFAULT)["RATELIMIT_IPV6_MASK"] == 64
+
+
 FROM_ENVIRONMENT = case(
     "from environment",
     ["VERIFY_CODE_LENGTH", "VERIFY_CODE_TTL", "DEFAULT_PHONE_REGION", "PASSWORDLESS_SIGNUP"],
