@@ -98,12 +98,9 @@ def api_verification_check(
         else:
             result = upstream_latency.measure("check", backend.check, verification.request_id, code)
     except VerificationError as exc:
-        _event(request, backend, verification, outcome_for_error(exc), detail=exc.status)
         if isinstance(exc, (IncorrectCode, TooManyAttempts)):
             limits.record_wrong_code(request, number=verification.number)
-        if isinstance(exc, VerificationEnded):
-            token_revoke(verification)
-        # A wrong code or an unreachable provider keeps the token for another try.
+        _refused(request, backend, verification, exc, detail=exc.status)
         raise
     token_revoke(verification)
     _event(
@@ -124,10 +121,7 @@ def api_verification_cancel(request: HttpRequest, *, token: str, number: str | N
     try:
         verification_backend(decoy=verification.decoy).cancel(verification.request_id)
     except VerificationError as exc:
-        detail = f"cancel {exc.status}"
-        _event(request, backend, verification, outcome_for_error(exc), detail=detail)
-        if isinstance(exc, VerificationEnded):
-            token_revoke(verification)
+        _refused(request, backend, verification, exc, detail=f"cancel {exc.status}")
         raise
     token_revoke(verification)
     _event(request, backend, verification, Outcome.CANCELLED)
@@ -149,10 +143,7 @@ def api_verification_next(request: HttpRequest, *, token: str, number: str | Non
     try:
         verification_backend(decoy=verification.decoy).trigger_next(verification.request_id)
     except VerificationError as exc:
-        detail = f"next {exc.status}"
-        _event(request, backend, verification, outcome_for_error(exc), detail=detail)
-        if isinstance(exc, VerificationEnded):
-            token_revoke(verification)
+        _refused(request, backend, verification, exc, detail=f"next {exc.status}")
         raise
     token_record_sent(verification)
     # Logged like the web's call: a code sent again.
@@ -174,6 +165,24 @@ def _resolve(
         _event(request, backend, verification, Outcome.REFUSED, detail="number mismatch")
         raise NumberMismatch
     return verification
+
+
+def _refused(
+    request: HttpRequest,
+    backend: BaseVerificationBackend,
+    verification: ApiVerification,
+    exc: VerificationError,
+    *,
+    detail: str,
+) -> None:
+    """Record the provider's refusal; revoke the token once the request is over.
+
+    A wrong code, a refused action or an unreachable provider keeps the token
+    for another try.
+    """
+    _event(request, backend, verification, outcome_for_error(exc), detail=detail)
+    if isinstance(exc, VerificationEnded):
+        token_revoke(verification)
 
 
 def _event(
