@@ -44,14 +44,15 @@ def blocked_number_types() -> set[int]:
     return {NUMBER_TYPES[name] for name in names}
 
 
-def number_refuse_if_not_allowed(number: str) -> None:
-    """Raise NumberNotAllowed when `number` is outside the allowed countries or types."""
+def number_refusal(number: str) -> NumberNotAllowed | None:
+    """Return why `number` may not get a code (outside the allowed countries or types), or None."""
     region, _, _, number_type = phone_number_facts(number)
     allowed = settings.VERIFY_ALLOWED_COUNTRIES
     if allowed and region not in allowed:
-        raise NumberNotAllowed("country")
+        return NumberNotAllowed("country")
     if number_type in blocked_number_types():
-        raise NumberNotAllowed("type")
+        return NumberNotAllowed("type")
+    return None
 
 
 def number_prefix(number: str) -> str:

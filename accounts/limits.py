@@ -8,6 +8,7 @@ between them. Rates come from settings (VERIFY_RATE_*).
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import time
 import unicodedata
@@ -72,62 +73,102 @@ def _usage(request, *, group, value, rate, increment):
     )
 
 
-def _count(request, limits, *, peek=()) -> list[tuple[str, int, int, int]]:
-    """Count one hit on each (group, value, rate) of `limits`, read those of `peek`.
+def _count(request, limits, *, peek=(), then=()) -> list[tuple[str, int, int, int]]:
+    """Count one hit on each (group, value, rate) of `limits`, read those of `peek`,
+    then, unless one of those refuses, count a hit on each of `then`.
 
-    Return (group, count, limit, time_left) for each, `limits` first. Every
-    counter is counted, then the caller looks at them in order. With Redis
-    the step's counters travel in one pipeline instead of two round trips
-    each; other caches go through django-ratelimit one by one.
+    Return (group, count, limit, time_left) for each, in that order, `then`
+    left out when it was not counted. A hit refuses once its count is over
+    the limit, a read once it has reached it (a lockout). With Redis the
+    whole step is one script, one round trip; other caches go through
+    django-ratelimit one counter at a time.
     """
     if not getattr(settings, "RATELIMIT_ENABLE", True):
         return []
+    counters = [
+        *[(counter, _HIT) for counter in limits],
+        *[(counter, _READ) for counter in peek],
+        *[(counter, _THEN) for counter in then],
+    ]
     cache = caches[settings.RATELIMIT_USE_CACHE]
     if type(cache).__module__.startswith("django_redis"):
-        return _count_in_redis(cache, limits, peek)
+        return _count_in_redis(cache, counters)
     counted = []
-    for (group, value, rate), increment in _hits_and_reads(limits, peek):
-        usage = _usage(request, group=group, value=value, rate=rate, increment=increment)
+    refused = False
+    for (group, value, rate), mode in counters:
+        if mode == _THEN and refused:
+            break
+        usage = _usage(request, group=group, value=value, rate=rate, increment=mode != _READ)
         if usage is None:
             continue
         if usage["should_limit"] and not usage["limit"]:
             # The cache could not count (django-ratelimit's answer then): fail closed.
             counted.append((group, 1, 0, 60))
-            continue
-        counted.append((group, usage["count"], usage["limit"], usage["time_left"]))
+        else:
+            counted.append((group, usage["count"], usage["limit"], usage["time_left"]))
+        _group, count, limit, _left = counted[-1]
+        refused = refused or (count >= limit if mode == _READ else mode == _HIT and count > limit)
     return counted
 
 
-def _count_in_redis(cache, limits, peek):
+_HIT, _READ, _THEN = "hit", "read", "then"
+
+# The counting of _count() inside Redis. KEYS are the counters, ARGV holds
+# (mode, limit, seconds to live) for each. A counter is opened with its
+# window's lifetime, as django-ratelimit's add() and incr() would.
+_COUNT_SCRIPT = """
+local counts = {}
+local refused = false
+for i, key in ipairs(KEYS) do
+  local mode = ARGV[3 * i - 2]
+  local limit = tonumber(ARGV[3 * i - 1])
+  if mode == "then" and refused then
+    break
+  end
+  local count
+  if mode == "read" then
+    count = tonumber(redis.call("GET", key)) or 0
+    refused = refused or count >= limit
+  else
+    count = redis.call("INCR", key)
+    if count == 1 then
+      redis.call("EXPIRE", key, ARGV[3 * i])
+    end
+    refused = refused or (mode == "hit" and count > limit)
+  end
+  counts[i] = count
+end
+return counts
+"""
+
+
+def _count_in_redis(cache, counters):
     # The same keys and windows as django-ratelimit's get_usage (its private
     # helpers, from the pinned 4.1.0), so readers through get_usage agree.
     now = int(time.time())
-    pipeline = cache.client.get_client(write=True).pipeline(transaction=False)
-    windows = []
-    for (group, value, rate), increment in _hits_and_reads(limits, peek):
+    keys, args, windows = [], [], []
+    for (group, value, rate), mode in counters:
         limit, period = ratelimit_core._split_rate(rate)
         window = ratelimit_core._get_window(value, period)
-        key = cache.make_key(ratelimit_core._make_cache_key(group, window, rate, value, ALL))
-        if increment:
-            pipeline.set(key, 0, ex=period + ratelimit_core.EXPIRATION_FUDGE, nx=True)
-            pipeline.incr(key)
-        else:
-            pipeline.get(key)
-        windows.append((group, limit, window, increment))
-    replies = iter(pipeline.execute())
-    counted = []
-    for group, limit, window, increment in windows:
-        if increment:
-            next(replies)  # the SET NX that opens the window
-        counted.append((group, int(next(replies) or 0), limit, window - now))
-    return counted
+        keys.append(cache.make_key(ratelimit_core._make_cache_key(group, window, rate, value, ALL)))
+        args += [mode, limit, period + ratelimit_core.EXPIRATION_FUDGE]
+        windows.append((group, limit, window))
+    client = cache.client.get_client(write=True)
+    counts = _count_script(client)(keys=keys, args=args, client=client)
+    return [
+        (group, int(count), limit, window - now)
+        for (group, limit, window), count in zip(windows, counts, strict=False)
+    ]
 
 
-def _hits_and_reads(limits, peek):
-    return [(limit, True) for limit in limits] + [(limit, False) for limit in peek]
+@functools.cache
+def _count_script(client):
+    # A Script runs by its SHA1 and loads itself into a Redis that lost it.
+    return client.register_script(_COUNT_SCRIPT)
 
 
 WRONG_CODES = "verify.wrong.number"
+SITE_CAPS = "verify.start.site"
 
 
 def _wrong_codes(number: str) -> tuple[str, str, str]:
@@ -138,12 +179,19 @@ def _refuse(counted) -> None:
     """Raise RateLimited for the first counter over its limit, in order.
 
     The wrong codes of a number are read, not counted: the number is locked
-    once it has had `limit` of them.
+    once it has had `limit` of them. The site-wide caps pause sending for
+    everybody (SendingPaused).
     """
     for group, count, limit, time_left in counted:
-        if group == WRONG_CODES and count >= limit:
-            raise WrongCodeLockout(retry_after=time_left, scope=group)
-        if group != WRONG_CODES and count > limit:
+        if group == WRONG_CODES:
+            if count >= limit:
+                raise WrongCodeLockout(retry_after=time_left, scope=group)
+        elif count <= limit:
+            continue
+        elif group.startswith(SITE_CAPS):
+            defences.sending_paused_alert(group)
+            raise SendingPaused(f"site-wide cap {group} reached")
+        else:
             raise RateLimited(retry_after=time_left, scope=group)
 
 
@@ -159,35 +207,31 @@ def limit_start(request, *, number: str) -> None:
     for a country or number type the site does not serve; SendingPaused when
     the site-wide caps are reached. Refusals never reach the provider.
     """
+    refusal = defences.number_refusal(number)
+    caps = [
+        (f"{SITE_CAPS}.hour", "site", f"{settings.VERIFY_MAX_SENDS_PER_HOUR}/h"),
+        (f"{SITE_CAPS}.day", "site", f"{settings.VERIFY_MAX_SENDS_PER_DAY}/d"),
+    ]
     counted = _count(
         request,
         [("verify.start.ip", client_key(request), settings.VERIFY_RATE_START_PER_IP)],
         # A number locked out for wrong codes would get a code it cannot use,
         # paid for all the same.
         peek=[_wrong_codes(number)],
-    )
-    _refuse(counted)
-    defences.number_refuse_if_not_allowed(number)
-    caps = [
-        ("verify.start.site.hour", "site", f"{settings.VERIFY_MAX_SENDS_PER_HOUR}/h"),
-        ("verify.start.site.day", "site", f"{settings.VERIFY_MAX_SENDS_PER_DAY}/d"),
-    ]
-    counted = _count(
-        request,
-        [
+        # Only a code that may go out counts against the number, its range
+        # and the site: a client over its limit cannot use theirs up.
+        then=[]
+        if refusal
+        else [
             ("verify.start.number", number, settings.VERIFY_RATE_START_PER_NUMBER),
             ("verify.start.prefix", defences.number_prefix(number), settings.VERIFY_PREFIX_RATE),
             # A cap of 0 is no cap.
             *[cap for cap in caps if not cap[2].startswith("0/")],
         ],
     )
-    for group, count, limit, time_left in counted:
-        if count <= limit:
-            continue
-        if group.startswith("verify.start.site"):
-            defences.sending_paused_alert(group)
-            raise SendingPaused(f"site-wide cap {group} reached")
-        raise RateLimited(retry_after=time_left, scope=group)
+    _refuse(counted)
+    if refusal:
+        raise refusal
 
 
 def limit_check(request, *, session_key: str, number: str) -> None:

@@ -39,7 +39,7 @@ from .exceptions import (
 )
 from .models import Purpose, User
 from .phone import mask_phone_number
-from .selectors import user_get_by_phone_number
+from .selectors import phone_number_holder, user_get_by_phone_number
 from .verification import get_backend
 from .verification.backends.decoy import VerificationBackend as DecoyBackend
 from .verification.exceptions import (
@@ -201,12 +201,10 @@ def number_holder(purpose: str, number: str) -> tuple[int | None, bool]:
     """
     if purpose not in (Purpose.LOGIN, Purpose.API):
         return None, False
-    try:
-        holder_id, active = User.objects.values_list("pk", "is_active").get(
-            phone_number_for_2fa=number
-        )
-    except User.DoesNotExist:
+    holder = phone_number_holder(number)
+    if holder is None:
         return None, not settings.PASSWORDLESS_SIGNUP
+    holder_id, active = holder
     return holder_id, not active
 
 

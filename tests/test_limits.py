@@ -136,6 +136,23 @@ def test_starts_are_limited_to_three_per_number(outbox):
     assert [message.number for message in outbox] == [NUMBER] * 3
 
 
+def test_a_client_over_its_limit_does_not_use_up_the_numbers_starts(outbox, settings):
+    # Someone hammering a victim's number from one address gets refused for
+    # the address; the victim, elsewhere, can still ask for their codes.
+    settings.VERIFY_RATE_START_PER_IP = "1/15m"
+    client = Client()
+    assert start(client, ip="198.51.100.60")["Location"] == "/verify/"
+    client.post("/verify/cancel/")
+    for _ in range(5):
+        assert_429(start(Client(), ip="198.51.100.60"))
+    for index in range(2):
+        client = Client()
+        assert start(client, ip=f"198.51.100.{61 + index}")["Location"] == "/verify/"
+        client.post("/verify/cancel/")
+    assert len(outbox) == 3
+    assert_429(start(Client(), ip="198.51.100.63"))
+
+
 def test_refused_start_keeps_the_earlier_pending_verification(client, outbox, settings):
     settings.VERIFY_RATE_START_PER_IP = "1/15m"
     start(client, NUMBERS[0])
