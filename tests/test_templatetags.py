@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, SetPasswordForm
@@ -9,7 +11,7 @@ from django.utils.safestring import SafeString
 
 from accounts.forms import CodeForm, PhoneChangeForm, PhoneLoginForm
 from accounts.models import User
-from accounts.templatetags.fast_render import widget_html
+from accounts.templatetags.fast_render import field_html, widget_html
 
 pytestmark = pytest.mark.django_db
 
@@ -137,3 +139,47 @@ def test_cached_url_follows_the_current_app(settings):
 def test_cached_url_refuses_an_unknown_name():
     with pytest.raises(NoReverseMatch):
         cached_url("accounts:nowhere")
+
+
+# field_html -------------------------------------------------------------------
+
+# The template the pages included for each field before field_html drew it.
+FIELD_TEMPLATE = """{% load fast_render %}
+<div class="field{% if field.errors %} field-invalid{% endif %}">
+  <label for="{{ field.id_for_label }}">{{ field.label }}</label>
+  {% if field.help_text %}
+    <div class="hint" id="{{ field.auto_id }}_helptext">{{ field.help_text|safe }}</div>
+  {% endif %}
+  {{ field|widget_html }}
+  {% if field.errors %}
+    <div id="{{ field.auto_id }}_error">
+      {% for error in field.errors %}<p class="error">{{ error }}</p>{% endfor %}
+    </div>
+  {% endif %}
+</div>"""
+
+
+def between_tags(html):
+    return re.sub(r">\s+<", "><", html.strip())
+
+
+@pytest.mark.parametrize("name", FORMS)
+def test_field_html_is_what_the_field_template_rendered(name):
+    form = FORMS[name]()
+    for field in form:
+        html = field_html(field)
+        expected = Template(FIELD_TEMPLATE).render(Context({"field": field}))
+        assert between_tags(html) == between_tags(expected), field.name
+        assert isinstance(html, SafeString)
+
+
+def test_field_html_escapes_the_label_and_the_errors():
+    class Hostile(forms.Form):
+        name = forms.CharField(label="<b>Name</b>")
+
+        def clean_name(self):
+            raise forms.ValidationError("<script>x</script>")
+
+    html = field_html(bound_and_checked(Hostile({"name": "a"}))["name"])
+    assert "&lt;b&gt;Name&lt;/b&gt;" in html
+    assert '<p class="error">&lt;script&gt;x&lt;/script&gt;</p>' in html
