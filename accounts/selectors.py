@@ -2,7 +2,7 @@
 
 The two reads every phone login makes are written out as SQL: building the
 same statement through the ORM's get() costs more CPU than everything else
-the read does (about 0.45 ms a query, bench/README.md). The table and column
+the read does (about 0.45 ms a query, measured in process). The table and column
 names come from the model, so a rename cannot leave them behind.
 """
 

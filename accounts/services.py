@@ -120,7 +120,8 @@ def pending_require(request: HttpRequest) -> PendingVerification:
 
 
 def pending_save(request: HttpRequest, pending: PendingVerification) -> None:
-    request.session[PENDING_SESSION_KEY] = dataclasses.asdict(pending)
+    # A flat record of plain values: a shallow copy, not asdict()'s deep one.
+    request.session[PENDING_SESSION_KEY] = dict(vars(pending))
 
 
 def pending_clear(request: HttpRequest) -> None:
