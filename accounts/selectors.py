@@ -8,33 +8,40 @@ names come from the model, so a rename cannot leave them behind.
 
 from __future__ import annotations
 
+import functools
+
 from django.db import connection
 
 from .models import User
 
 
-def _phone_number_sql(columns: str) -> str:
+@functools.cache
+def _statements(vendor: str) -> dict[str, str]:
+    """Return the two reads' SQL, once per database vendor (they quote names differently)."""
     meta = User._meta
     quote = connection.ops.quote_name
+    table = quote(meta.db_table)
     number = quote(meta.get_field("phone_number_for_2fa").column)
-    return f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {number} = %s"  # noqa: S608 names from the model
+    active = quote(meta.get_field("is_active").column)
+    columns = ", ".join(quote(field.column) for field in meta.concrete_fields)
+    # Names from the model, values as parameters.
+    return {
+        "user": f"SELECT {columns} FROM {table} WHERE {number} = %s AND {active} = %s",  # noqa: S608
+        "holder": f"SELECT {quote(meta.pk.column)}, {active} FROM {table} WHERE {number} = %s",  # noqa: S608
+    }
 
 
 def user_get_by_phone_number(number: str) -> User | None:
     """Return the active user whose phone number is `number` (E.164), if any."""
-    meta = User._meta
-    fields = meta.concrete_fields
-    quote = connection.ops.quote_name
-    sql = _phone_number_sql(", ".join(quote(field.column) for field in fields))
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"{sql} AND {quote(meta.get_field('is_active').column)} = %s", [str(number), True]
-        )
+        cursor.execute(_statements(connection.vendor)["user"], [str(number), True])
         row = cursor.fetchone()
     if row is None:
         return None
     # The database's values become Python's as a queryset would turn them
     # (SQLite's dates are text, for one).
+    meta = User._meta
+    fields = meta.concrete_fields
     values = []
     for field, value in zip(fields, row, strict=True):
         column = field.get_col(meta.db_table)
@@ -48,11 +55,8 @@ def user_get_by_phone_number(number: str) -> User | None:
 
 def phone_number_holder(number: str) -> tuple[int, bool] | None:
     """Return (id, is_active) of the user whose phone number is `number` (E.164), if any."""
-    meta = User._meta
-    quote = connection.ops.quote_name
-    columns = f"{quote(meta.pk.column)}, {quote(meta.get_field('is_active').column)}"
     with connection.cursor() as cursor:
-        cursor.execute(_phone_number_sql(columns), [str(number)])
+        cursor.execute(_statements(connection.vendor)["holder"], [str(number)])
         row = cursor.fetchone()
     if row is None:
         return None
