@@ -154,11 +154,12 @@ class LocalCodeBackend(BaseVerificationBackend):
         return record
 
     def _forget(self, request_id, number):
-        keys = [self._request_key(request_id) + ":wrong"]
-        # The number is free again, unless a newer request already holds it.
-        if self.cache.get(self._number_key(number)) == request_id:
-            keys.append(self._number_key(number))
-        self.cache.delete_many(keys)
+        # Called once this request's record is deleted: the number is free
+        # again. A newer request can hold the number only if it started after
+        # that deletion, microseconds ago; checking first would cost a round
+        # trip on every login to narrow, not close, that window, whose worst
+        # case is two live codes for one number.
+        self.cache.delete_many([self._request_key(request_id) + ":wrong", self._number_key(number)])
 
     def _hash(self, request_id, code):
         return salted_hmac(self.key_prefix, f"{request_id}:{code}", algorithm="sha256").hexdigest()
