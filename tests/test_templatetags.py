@@ -5,6 +5,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, SetPasswordForm
 from django.http import HttpResponse
 from django.template import Context, RequestContext, Template
+from django.templatetags.static import static
 from django.test import RequestFactory
 from django.urls import NoReverseMatch, include, path, set_script_prefix
 from django.utils.safestring import SafeString
@@ -139,6 +140,45 @@ def test_cached_url_follows_the_current_app(settings):
 def test_cached_url_refuses_an_unknown_name():
     with pytest.raises(NoReverseMatch):
         cached_url("accounts:nowhere")
+
+
+def test_cached_url_reads_the_script_prefix_once_per_request():
+    request = RequestFactory().get("/")
+    assert cached_url("accounts:login", request) == "/login/"
+    set_script_prefix("/site/")
+    try:
+        # The same request: its pages keep the prefix it came in with.
+        assert cached_url("accounts:login", request) == "/login/"
+        assert cached_url("accounts:login", RequestFactory().get("/")) == "/site/login/"
+    finally:
+        set_script_prefix("/")
+
+
+# cached_static ------------------------------------------------------------------
+
+
+def cached_static(path):
+    return Template("{% load fast_render %}{% cached_static '" + path + "' %}").render(Context())
+
+
+def test_cached_static_is_the_static_url():
+    assert cached_static("css/site.css") == static("css/site.css")
+    assert cached_static("js/resend-countdown.js") == static("js/resend-countdown.js")
+
+
+def test_cached_static_follows_the_static_settings(settings):
+    assert cached_static("css/site.css") == "/static/css/site.css"
+    settings.STATIC_URL = "https://cdn.example.com/assets/"
+    assert cached_static("css/site.css") == "https://cdn.example.com/assets/css/site.css"
+
+
+def test_cached_static_follows_the_script_prefix():
+    set_script_prefix("/site/")
+    try:
+        assert cached_static("css/site.css") == static("css/site.css")
+    finally:
+        set_script_prefix("/")
+    assert cached_static("css/site.css") == static("css/site.css")
 
 
 # field_html -------------------------------------------------------------------
