@@ -14,14 +14,13 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django.views.generic import FormView, TemplateView
 
 from . import limits, services
+from .decorators import DecoratorsMixin, never_cache
 from .exceptions import (
     CodeAlreadySent,
     NoPendingVerification,
@@ -187,8 +186,8 @@ def home(request):
     return render(request, "home.html")
 
 
-@method_decorator(never_cache, name="dispatch")
-class PhoneLoginView(FormView):
+class PhoneLoginView(DecoratorsMixin, FormView):
+    decorators = (never_cache,)
     form_class = PhoneLoginForm
     template_name = "accounts/login.html"
 
@@ -235,9 +234,8 @@ def _masked(number):
     return mask_phone_number(number)
 
 
-@method_decorator(never_cache, name="dispatch")
-@method_decorator(sensitive_post_parameters("code"), name="dispatch")
-class VerifyView(FormView):
+class VerifyView(DecoratorsMixin, FormView):
+    decorators = (never_cache, sensitive_post_parameters("code"))
     form_class = CodeForm
     template_name = "accounts/verify.html"
 
@@ -408,11 +406,10 @@ class LogoutView(DjangoLogoutView):
         return response
 
 
-@method_decorator(never_cache, name="dispatch")
-@method_decorator(sensitive_post_parameters("password"), name="dispatch")
-class PasswordLoginView(FormView):
+class PasswordLoginView(DecoratorsMixin, FormView):
     """Username and password; then a code for those who chose the second factor."""
 
+    decorators = (never_cache, sensitive_post_parameters("password"))
     form_class = AuthenticationForm
     template_name = "accounts/login_password.html"
 
@@ -487,10 +484,10 @@ class AccountView(LoginRequiredMixin, TemplateView):
         )
 
 
-@method_decorator(never_cache, name="dispatch")
-class PhoneChangeView(LoginRequiredMixin, FormView):
+class PhoneChangeView(DecoratorsMixin, LoginRequiredMixin, FormView):
     """Add or change the phone number: saved only once a code sent to it is checked."""
 
+    decorators = (never_cache,)
     form_class = PhoneChangeForm
     template_name = "accounts/account_phone.html"
 
@@ -568,13 +565,13 @@ def phone_remove(request):
     return _step_up(request, services.StepUpAction.REMOVE_PHONE)
 
 
-@method_decorator(never_cache, name="dispatch")
-@method_decorator(
-    sensitive_post_parameters("old_password", "new_password1", "new_password2"), name="dispatch"
-)
-class PasswordView(LoginRequiredMixin, FormView):
+class PasswordView(DecoratorsMixin, LoginRequiredMixin, FormView):
     """Set a first password (phone-only users) or change the current one."""
 
+    decorators = (
+        never_cache,
+        sensitive_post_parameters("old_password", "new_password1", "new_password2"),
+    )
     template_name = "accounts/account_password.html"
 
     def get_form_class(self):
