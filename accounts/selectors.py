@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from .models import User
 
@@ -19,7 +19,7 @@ from .models import User
 def _statements(vendor: str) -> dict[str, str]:
     """Return the two reads' SQL, once per database vendor (they quote names differently)."""
     meta = User._meta
-    quote = connection.ops.quote_name
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
     table = quote(meta.db_table)
     number = quote(meta.get_field("phone_number_for_2fa").column)
     active = quote(meta.get_field("is_active").column)
@@ -33,6 +33,10 @@ def _statements(vendor: str) -> dict[str, str]:
 
 def user_get_by_phone_number(number: str) -> User | None:
     """Return the active user whose phone number is `number` (E.164), if any."""
+    # The connection itself, not django.db.connection: each attribute read
+    # through that proxy is a thread-local lookup, and the converters below
+    # read it dozens of times.
+    connection = connections[DEFAULT_DB_ALIAS]
     with connection.cursor() as cursor:
         cursor.execute(_statements(connection.vendor)["user"], [str(number), True])
         row = cursor.fetchone()
@@ -55,6 +59,7 @@ def user_get_by_phone_number(number: str) -> User | None:
 
 def phone_number_holder(number: str) -> tuple[int, bool] | None:
     """Return (id, is_active) of the user whose phone number is `number` (E.164), if any."""
+    connection = connections[DEFAULT_DB_ALIAS]
     with connection.cursor() as cursor:
         cursor.execute(_statements(connection.vendor)["holder"], [str(number)])
         row = cursor.fetchone()
