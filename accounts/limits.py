@@ -34,6 +34,15 @@ def client_ip(request) -> str:
     request with fewer entries did not come through every proxy, and one whose
     entry is not an IP address is malformed: both count against REMOTE_ADDR.
     """
+    # Read by the limits and the log several times a request: worked out once.
+    try:
+        return request._client_ip
+    except AttributeError:
+        request._client_ip = address = _client_ip(request)
+        return address
+
+
+def _client_ip(request) -> str:
     remote_addr = request.META.get("REMOTE_ADDR") or "unknown"
     proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     if proxies <= 0:

@@ -12,8 +12,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import LogoutView as DjangoLogoutView
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpResponseRedirect
-from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
@@ -37,6 +36,7 @@ from .exceptions import (
 )
 from .forms import CodeForm, PhoneChangeForm, PhoneLoginForm
 from .models import Purpose
+from .paths import cached_reverse
 from .phone import mask_phone_number
 from .verification import get_backend
 from .verification.exceptions import (
@@ -164,12 +164,17 @@ def safe_next_url(request, url: str) -> str:
     return ""
 
 
+def redirect_to(request, view_name: str) -> HttpResponseRedirect:
+    """Redirect to the page named `view_name`: redirect(view_name), reversed once (paths.py)."""
+    return HttpResponseRedirect(cached_reverse(view_name, request))
+
+
 def redirect_to_next(request, url: str) -> HttpResponseRedirect:
     """Redirect to `url` when it is safe, else home.
 
     Never through redirect(), which would take a bare word for a view name.
     """
-    return HttpResponseRedirect(safe_next_url(request, url) or reverse("home"))
+    return HttpResponseRedirect(safe_next_url(request, url) or cached_reverse("home", request))
 
 
 def rate_limited_response(request, exc: RateLimited):
@@ -210,7 +215,7 @@ class PhoneLoginView(DecoratorsMixin, FormView):
         except VerificationError as exc:
             return self.start_failed(form, exc)
         # No message: the code page itself says where the code went.
-        return redirect("accounts:verify")
+        return redirect_to(self.request, "accounts:verify")
 
     def start_failed(self, form, exc):
         """Show the form again, as typed, with what went wrong."""
@@ -227,7 +232,7 @@ def _code_already_sent(request, exc: CodeAlreadySent | VerificationInProgress):
         messages.error(request, MESSAGES["in_progress"] % {"number": number})
     else:
         messages.info(request, MESSAGES["already_sent"] % {"number": number})
-    return redirect("accounts:verify")
+    return redirect_to(request, "accounts:verify")
 
 
 def _masked(number):
@@ -244,10 +249,10 @@ class VerifyView(DecoratorsMixin, FormView):
             self.pending = services.pending_require(request)
         except NoPendingVerification:
             messages.info(request, MESSAGES["no_pending"])
-            return redirect("accounts:login")
+            return redirect_to(request, "accounts:login")
         except VerificationExpired:
             messages.error(request, MESSAGES["expired"])
-            return redirect("accounts:login")
+            return redirect_to(request, "accounts:login")
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
@@ -268,21 +273,21 @@ class VerifyView(DecoratorsMixin, FormView):
             return rate_limited_response(request, exc)
         except NoPendingVerification:
             messages.info(request, MESSAGES["no_pending"])
-            return redirect("accounts:login")
+            return redirect_to(request, "accounts:login")
         except IncorrectCode as exc:
             text = MESSAGES["incorrect_code"] % {"attempts": _attempts_text(exc.attempts_left)}
             messages.error(request, text)
-            return redirect("accounts:verify")
+            return redirect_to(request, "accounts:verify")
         except TooManyAttempts:
             messages.error(request, MESSAGES["too_many_attempts"])
-            return redirect("accounts:login")
+            return redirect_to(request, "accounts:login")
         except VerificationExpired:
             messages.error(request, MESSAGES["expired"])
-            return redirect("accounts:login")
+            return redirect_to(request, "accounts:login")
         except VerificationError:
             # Nothing lost: the pending verification stays for another try.
             messages.error(request, MESSAGES["unavailable"])
-            return redirect("accounts:verify")
+            return redirect_to(request, "accounts:verify")
         return self.finish(pending)
 
     def finish(self, pending):
@@ -292,18 +297,18 @@ class VerifyView(DecoratorsMixin, FormView):
             return self.finishers[pending.purpose](self, pending)
         except SecondFactorRequired:
             messages.error(request, MESSAGES["use_password"])
-            return redirect("accounts:password_login")
+            return redirect_to(request, "accounts:password_login")
         except PhoneNumberUnavailable:
             messages.error(request, MESSAGES["phone_taken"])
-            return redirect("accounts:account")
+            return redirect_to(request, "accounts:account")
         except (NoPendingVerification, KeyError):
             messages.error(request, MESSAGES["expired"])
-            return redirect("accounts:login")
+            return redirect_to(request, "accounts:login")
         except RateLimited as exc:
             return rate_limited_response(request, exc)
         except VerificationError:
             messages.error(request, MESSAGES["unavailable"])
-            return redirect("accounts:account")
+            return redirect_to(request, "accounts:account")
 
     def finish_login(self, pending):
         if pending.purpose == Purpose.LOGIN:
@@ -318,21 +323,21 @@ class VerifyView(DecoratorsMixin, FormView):
         messages.success(
             self.request, MESSAGES["phone_saved"] % {"number": _masked(pending.number)}
         )
-        return redirect("accounts:account")
+        return redirect_to(self.request, "accounts:account")
 
     def finish_step_up(self, pending):
         following = services.step_up_finish(self.request, pending)
         if following is not None:
             text = MESSAGES["new_phone_code"] % {"number": _masked(following.number)}
             messages.info(self.request, text)
-            return redirect("accounts:verify")
+            return redirect_to(self.request, "accounts:verify")
         key = {
             services.StepUpAction.DISABLE_2FA: "second_factor_off",
             services.StepUpAction.REMOVE_PHONE: "phone_removed",
             services.StepUpAction.SET_PASSWORD: "password_changed",
         }[pending.action]
         messages.success(self.request, MESSAGES[key])
-        return redirect("accounts:account")
+        return redirect_to(self.request, "accounts:account")
 
     finishers = {
         Purpose.LOGIN: finish_login,
@@ -348,31 +353,31 @@ def _pending_action(request, action, success_message):
         pending = action(request)
     except NoPendingVerification:
         messages.info(request, MESSAGES["no_pending"])
-        return redirect("accounts:login")
+        return redirect_to(request, "accounts:login")
     except ResendTooSoon as exc:
         messages.error(request, MESSAGES["resend_wait"] % {"wait": _wait_text(exc.retry_after)})
-        return redirect("accounts:verify")
+        return redirect_to(request, "accounts:verify")
     except RateLimited as exc:
         return rate_limited_response(request, exc)
     except ActionNotAllowed:
         key = "resend_too_soon" if action is services.verification_resend else "call_not_possible"
         messages.error(request, MESSAGES[key])
-        return redirect("accounts:verify")
+        return redirect_to(request, "accounts:verify")
     except ResendFailed:
         messages.error(request, MESSAGES["resend_failed"])
-        return redirect("accounts:login")
+        return redirect_to(request, "accounts:login")
     except VerificationEnded:
         messages.error(request, MESSAGES["expired"])
-        return redirect("accounts:login")
+        return redirect_to(request, "accounts:login")
     except InvalidNumber as exc:
         messages.error(request, _start_failure_text(exc))
-        return redirect("accounts:login")
+        return redirect_to(request, "accounts:login")
     except VerificationError as exc:
         # Nothing lost: the pending verification stays for another try.
         messages.error(request, _start_failure_text(exc))
-        return redirect("accounts:verify")
+        return redirect_to(request, "accounts:verify")
     messages.info(request, success_message % {"number": _masked(pending.number)})
-    return redirect("accounts:verify")
+    return redirect_to(request, "accounts:verify")
 
 
 @never_cache
@@ -392,7 +397,7 @@ def verify_call(request):
 def verify_cancel(request):
     stopped_upstream = services.verification_cancel(request)
     messages.info(request, MESSAGES["cancelled" if stopped_upstream else "cancelled_here"])
-    return redirect("accounts:login")
+    return redirect_to(request, "accounts:login")
 
 
 class LogoutView(DjangoLogoutView):
@@ -456,7 +461,7 @@ class PasswordLoginView(DecoratorsMixin, FormView):
         if pending is None:
             messages.success(request, MESSAGES["logged_in"])
             return redirect_to_next(request, next_url)
-        return redirect("accounts:verify")
+        return redirect_to(request, "accounts:verify")
 
 
 def _start_failure_text(exc: VerificationError) -> str:
@@ -515,7 +520,7 @@ class PhoneChangeView(DecoratorsMixin, LoginRequiredMixin, FormView):
             return self.form_invalid(form)
         if pending.purpose == Purpose.STEP_UP:
             messages.info(request, MESSAGES["step_up_sent"] % {"number": _masked(pending.number)})
-        return redirect("accounts:verify")
+        return redirect_to(request, "accounts:verify")
 
 
 def _step_up(request, action):
@@ -524,16 +529,16 @@ def _step_up(request, action):
         pending = services.step_up_start(request, user=request.user, action=action)
     except PhoneNumberUnavailable:
         messages.error(request, MESSAGES["no_phone"])
-        return redirect("accounts:account")
+        return redirect_to(request, "accounts:account")
     except RateLimited as exc:
         return rate_limited_response(request, exc)
     except (CodeAlreadySent, VerificationInProgress) as exc:
         return _code_already_sent(request, exc)
     except VerificationError as exc:
         messages.error(request, _start_failure_text(exc))
-        return redirect("accounts:account")
+        return redirect_to(request, "accounts:account")
     messages.info(request, MESSAGES["step_up_sent"] % {"number": _masked(pending.number)})
-    return redirect("accounts:verify")
+    return redirect_to(request, "accounts:verify")
 
 
 @never_cache
@@ -548,7 +553,7 @@ def second_factor_enable(request):
         messages.error(request, MESSAGES["second_factor_needs_password"])
     else:
         messages.success(request, MESSAGES["second_factor_on"])
-    return redirect("accounts:account")
+    return redirect_to(request, "accounts:account")
 
 
 @never_cache
@@ -591,7 +596,7 @@ class PasswordView(DecoratorsMixin, LoginRequiredMixin, FormView):
             # Keep this session logged in; other sessions of the user end.
             update_session_auth_hash(request, form.user)
             messages.success(request, MESSAGES["password_changed"])
-            return redirect("accounts:account")
+            return redirect_to(request, "accounts:account")
         try:
             pending = services.first_password_set(
                 request, user=form.user, password=form.cleaned_data["new_password1"]
@@ -605,6 +610,6 @@ class PasswordView(DecoratorsMixin, LoginRequiredMixin, FormView):
             return self.form_invalid(form)
         if pending is None:
             messages.success(request, MESSAGES["password_changed"])
-            return redirect("accounts:account")
+            return redirect_to(request, "accounts:account")
         messages.info(request, MESSAGES["step_up_sent"] % {"number": _masked(pending.number)})
-        return redirect("accounts:verify")
+        return redirect_to(request, "accounts:verify")

@@ -7,11 +7,13 @@ from django.http import HttpResponse
 from django.template import Context, RequestContext, Template
 from django.templatetags.static import static
 from django.test import RequestFactory
-from django.urls import NoReverseMatch, include, path, set_script_prefix
+from django.urls import NoReverseMatch, include, path, reverse, set_script_prefix
 from django.utils.safestring import SafeString
 
+from accounts import urls as accounts_urls
 from accounts.forms import CodeForm, PhoneChangeForm, PhoneLoginForm
 from accounts.models import User
+from accounts.paths import cached_reverse
 from accounts.templatetags.fast_render import field_html, widget_html
 
 pytestmark = pytest.mark.django_db
@@ -152,6 +154,16 @@ def test_cached_url_reads_the_script_prefix_once_per_request():
         assert cached_url("accounts:login", RequestFactory().get("/")) == "/site/login/"
     finally:
         set_script_prefix("/")
+
+
+def test_cached_reverse_is_reverse_for_every_page_of_the_site():
+    names = ["home"] + [
+        f"accounts:{pattern.name}" for pattern in accounts_urls.urlpatterns if pattern.name
+    ]
+    assert len(names) > 10
+    request = RequestFactory().get("/")
+    for name in names:
+        assert cached_reverse(name) == cached_reverse(name, request) == reverse(name)
 
 
 # cached_static ------------------------------------------------------------------

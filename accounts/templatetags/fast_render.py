@@ -19,9 +19,11 @@ from django import template
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.templatetags.static import static
-from django.urls import get_resolver, get_script_prefix, get_urlconf, reverse
+from django.urls import get_script_prefix
 from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
+
+from ..paths import cached_reverse
 
 register = template.Library()
 
@@ -50,31 +52,7 @@ def cached_url(context, view_name):
             current_app = request.resolver_match.namespace
         except AttributeError:
             current_app = None
-    return _reverse(view_name, *_url_scope(request), current_app)
-
-
-def _url_scope(request):
-    """Return the resolver and script prefix, read once per request.
-
-    Both are thread-local lookups (about 10 µs together, more than the rest of
-    the tag) and cannot change while a page renders; a page names up to six URLs.
-    """
-    if request is None:
-        return get_resolver(get_urlconf()), get_script_prefix()
-    try:
-        return request._fast_render_url_scope
-    except AttributeError:
-        scope = request._fast_render_url_scope = (get_resolver(get_urlconf()), get_script_prefix())
-        return scope
-
-
-@functools.lru_cache(maxsize=256)
-def _reverse(view_name, resolver, script_prefix, current_app):
-    # The resolver is part of the key, not only its URLconf's name:
-    # clear_url_caches() (ROOT_URLCONF overridden in a test) builds a new one.
-    # reverse() reads the script prefix itself; it is in the key so that each
-    # prefix gets its own entry.
-    return reverse(view_name, urlconf=resolver.urlconf_name, current_app=current_app)
+    return cached_reverse(view_name, request, current_app)
 
 
 @register.simple_tag
