@@ -55,7 +55,7 @@ from .verification.exceptions import (
 logger = logging.getLogger(__name__)
 
 PENDING_SESSION_KEY = "_pending_verification"
-AUTHENTICATION_BACKEND = "django.contrib.auth.backends.ModelBackend"
+AUTHENTICATION_BACKEND = "accounts.backends.ModelBackend"
 
 
 @dataclasses.dataclass

@@ -13,6 +13,8 @@ INSTALLED_APPS = [
     "bench.floor",
 ]
 AUTH_USER_MODEL = "auth.User"
+# Django's own: the project's backend (accounts) is one of its features.
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 ROOT_URLCONF = "bench.floor.urls"
 TEMPLATES[0]["DIRS"] = []
 # The project's own middleware, if it has any, belongs to its features.
