@@ -123,14 +123,14 @@ def _count(request, limits, *, peek=(), then=()) -> list[tuple[str, int, int, in
 _HIT, _READ, _THEN = "hit", "read", "then"
 
 # The counting of _count() inside Redis. KEYS are the counters, ARGV holds
-# (mode, limit, seconds to live) for each. A counter is opened with its
+# "mode limit seconds-to-live" for each. A counter is opened with its
 # window's lifetime, as django-ratelimit's add() and incr() would.
 _COUNT_SCRIPT = """
 local counts = {}
 local refused = false
 for i, key in ipairs(KEYS) do
-  local mode = ARGV[3 * i - 2]
-  local limit = tonumber(ARGV[3 * i - 1])
+  local mode, limit, ttl = string.match(ARGV[i], "^(%a+) (%d+) (%d+)$")
+  limit = tonumber(limit)
   if mode == "then" and refused then
     break
   end
@@ -141,7 +141,7 @@ for i, key in ipairs(KEYS) do
   else
     count = redis.call("INCR", key)
     if count == 1 then
-      redis.call("EXPIRE", key, ARGV[3 * i])
+      redis.call("EXPIRE", key, ttl)
     end
     refused = refused or (mode == "hit" and count > limit)
   end
@@ -151,16 +151,24 @@ return counts
 """
 
 
+@functools.lru_cache(maxsize=64)
+def _split_rate(rate: str) -> tuple[int, int]:
+    # Rates come from settings: a handful of strings, each parsed once.
+    return ratelimit_core._split_rate(rate)
+
+
 def _count_in_redis(cache, counters):
     # The same keys and windows as django-ratelimit's get_usage (its private
     # helpers, from the pinned 4.1.0), so readers through get_usage agree.
+    # _make_cache_key takes the rate already split, as its own _split_rate does.
     now = int(time.time())
     keys, args, windows = [], [], []
     for (group, value, rate), mode in counters:
-        limit, period = ratelimit_core._split_rate(rate)
+        limit, period = _split_rate(rate)
         window = ratelimit_core._get_window(value, period)
-        keys.append(cache.make_key(ratelimit_core._make_cache_key(group, window, rate, value, ALL)))
-        args += [mode, limit, period + ratelimit_core.EXPIRATION_FUDGE]
+        key = ratelimit_core._make_cache_key(group, window, (limit, period), value, ALL)
+        keys.append(cache.make_key(key))
+        args.append(f"{mode} {limit} {period + ratelimit_core.EXPIRATION_FUDGE}")
         windows.append((group, limit, window))
     client = cache.client.get_client(write=True)
     counts = _count_script(client)(keys=keys, args=args, client=client)
