@@ -7,6 +7,12 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self):
+        from django.contrib.auth.signals import user_logged_in
+
         from .checks import check_verification_backend
+        from .services import user_last_login_update
 
         checks.register(check_verification_backend)
+        # The same last_login, written by one UPDATE instead of save().
+        user_logged_in.disconnect(dispatch_uid="update_last_login")
+        user_logged_in.connect(user_last_login_update, dispatch_uid="update_last_login")

@@ -1,9 +1,15 @@
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import BACKEND_SESSION_KEY
 from django.contrib.auth.backends import ModelBackend as DjangoModelBackend
+from django.contrib.auth.signals import user_logged_in
+from django.test import Client
+from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber
 
 from accounts.backends import ModelBackend
+from accounts.models import User
 from tests.conftest import NUMBER, last_code, start_login
 from tests.factories import UserFactory
 
@@ -61,3 +67,31 @@ def test_a_password_still_logs_in_through_it(client):
     assert response.status_code == 302
     assert client.session[BACKEND_SESSION_KEY] == "accounts.backends.ModelBackend"
     assert client.get("/").context["user"] == user
+
+
+# last_login -----------------------------------------------------------------
+
+
+def test_a_phone_login_records_when_on_that_account_only(client, outbox):
+    someone_else = UserFactory()
+    before = timezone.now()
+    start_login(client)
+    client.post("/verify/", {"code": last_code(outbox)})
+    user = User.objects.get(phone_number_for_2fa=NUMBER)
+    assert before <= user.last_login <= timezone.now()
+    someone_else.refresh_from_db()
+    assert someone_else.last_login is None
+
+
+def test_a_password_login_records_when():
+    user = UserFactory(username="ada")
+    client = Client()
+    client.post("/login/password/", {"username": "ada", "password": "correct horse battery staple"})
+    user.refresh_from_db()
+    assert user.last_login is not None
+    assert timezone.now() - user.last_login < timedelta(minutes=1)
+
+
+def test_a_login_is_recorded_once():
+    receivers = user_logged_in._live_receivers(sender=User)
+    assert [receiver.__name__ for receiver in receivers[0]] == ["user_last_login_update"]
