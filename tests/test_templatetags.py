@@ -8,7 +8,7 @@ from django.template import Context, RequestContext, Template
 from django.templatetags.static import static
 from django.test import RequestFactory
 from django.urls import NoReverseMatch, include, path, reverse, set_script_prefix
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from accounts import urls as accounts_urls
 from accounts.forms import CodeForm, PhoneChangeForm, PhoneLoginForm
@@ -49,6 +49,12 @@ class EveryCaseForm(forms.Form):
     choice = forms.ChoiceField(choices=[("a", "A"), ("b", "B")])
     localized = forms.DecimalField(localize=True, initial=1.5)
     tracked = forms.CharField(show_hidden_initial=True, initial="x")
+    # Attributes written by the site: markup marked safe stays as it is, the rest is escaped.
+    titled = forms.CharField(
+        widget=forms.TextInput(
+            attrs={"placeholder": mark_safe("a &amp; b"), "title": "say \"hi\" & <bye> 'x'"}
+        )
+    )
 
 
 def bound_and_checked(form):

@@ -14,13 +14,14 @@ The login page has 5 URLs and a field, the code page 6 and a field.
 from __future__ import annotations
 
 import functools
+from html import escape as html_escape
 
 from django import template
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.templatetags.static import static
 from django.urls import get_script_prefix
-from django.utils.html import conditional_escape, format_html, format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from ..paths import cached_reverse
@@ -96,17 +97,28 @@ def widget_html(field):
     if field.auto_id and "id" not in widget.attrs:
         attrs.setdefault("id", field.auto_id)
     context = widget.get_context(field.html_name, field.value(), attrs)["widget"]
-    html = [f'<input type="{conditional_escape(context["type"])}"']
-    html.append(f' name="{conditional_escape(context["name"])}"')
+    html = [f'<input type="{_escape(context["type"])}"']
+    html.append(f' name="{_escape(context["name"])}"')
     if context["value"] is not None:
-        html.append(f' value="{conditional_escape(context["value"])}"')
+        html.append(f' value="{_escape(context["value"])}"')
     for name, value in context["attrs"].items():
         if value is True:
-            html.append(f" {conditional_escape(name)}")
+            html.append(f" {_escape(name)}")
         elif value is not False:
-            html.append(f' {conditional_escape(name)}="{conditional_escape(value)}"')
+            html.append(f' {_escape(name)}="{_escape(value)}"')
     html.append(">")
     return mark_safe("".join(html))  # noqa: S308 every part above is escaped
+
+
+def _escape(value) -> str:
+    """Return conditional_escape(value), without its wrapper for lazy strings.
+
+    That wrapper checks every argument for a lazy string first; an input's
+    dozen attributes are plain strings, and went through it one by one.
+    """
+    if hasattr(value, "__html__"):
+        return value.__html__()
+    return html_escape(str(value))
 
 
 @register.filter
