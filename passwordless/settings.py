@@ -45,7 +45,8 @@ else:
         )
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin, logged into through the site's own login (passwordless/admin.py).
+    "passwordless.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -1083,7 +1083,7 @@ def test_the_api_needs_no_csrf_token_while_the_web_login_does(outbox):
     assert len(outbox) == 2
 
 
-def test_cors_is_off_by_default(client):
+def test_cors_is_off_by_default(client, outbox):
     preflight = api(
         client,
         "request",
@@ -1095,8 +1095,10 @@ def test_cors_is_off_by_default(client):
 
     refused(preflight, 405, "3")
     assert not preflight.has_header("Access-Control-Allow-Origin")
-    assert response.status_code == 200
+    # A page of another origin is refused outright (tests/security/test_api_cross_origin.py).
+    refused(response, 403, "3")
     assert not response.has_header("Access-Control-Allow-Origin")
+    assert outbox == []
 
 
 def test_cors_for_a_configured_origin(client, settings):
@@ -1135,6 +1137,7 @@ def test_cors_refuses_an_origin_not_configured(client, settings):
     response = api(client, "request", {"number": NUMBER}, HTTP_ORIGIN=evil)
 
     refused(preflight, 405, "3")
+    refused(response, 403, "3")
     assert not response.has_header("Access-Control-Allow-Origin")
     assert not preflight.has_header("Access-Control-Allow-Origin")
 

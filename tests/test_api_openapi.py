@@ -114,6 +114,10 @@ def _produce(client, outbox, settings, monkeypatch, clock, method, path, code):
         token = start(client)
         clock.shift(settings.VERIFY_RESEND_COOLDOWN)
         data = {"request_id": token, "code": last_code(outbox)}
+    if code == 403:
+        return client.post(
+            path, json.dumps(data), content_type=JSON, HTTP_ORIGIN="https://evil.example"
+        )
     if code == 400:
         data = {}
     elif code == 429:

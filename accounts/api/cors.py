@@ -3,6 +3,11 @@
 Native apps send no Origin and need none of this; a web view or a browser app
 served from another origin does. Origins match exactly ("https://app.example.com",
 "capacitor://localhost"): there is no wildcard.
+
+Being unable to read the answer is not enough: a page on any site can make
+its visitors' browsers POST a form-encoded body here without a preflight, and
+the code would be sent. So a request that a browser marks as coming from
+another origin is refused before it is read (cross_origin_refused).
 """
 
 from __future__ import annotations
@@ -15,6 +20,11 @@ ALLOWED_METHODS = "POST, OPTIONS"
 ALLOWED_HEADERS = "Content-Type"
 # Browsers cap this themselves (Chrome at 2 hours).
 PREFLIGHT_MAX_AGE = 3600
+# Sec-Fetch-Site values of a request made by a page of another site. A
+# sibling subdomain is "same-site", and no more trusted than any other
+# origin: it may be another team's host, user content, or a forgotten DNS
+# record taken over. Only exact origins in API_CORS_ORIGINS are.
+FOREIGN_FETCH_SITES = {"cross-site", "same-site"}
 
 
 def cors_allowed_origin(request: HttpRequest) -> str | None:
@@ -23,6 +33,27 @@ def cors_allowed_origin(request: HttpRequest) -> str | None:
     if origin and origin in settings.API_CORS_ORIGINS:
         return origin
     return None
+
+
+def cross_origin_refused(request: HttpRequest) -> bool:
+    """Say whether a browser made `request` for a page of an origin the API does not serve.
+
+    Allowed: no Origin and no foreign Sec-Fetch-Site (a native app, curl), an
+    origin in API_CORS_ORIGINS, or the site's own origin. Browsers send Origin
+    on every POST from a page; Sec-Fetch-Site catches the few that leave it
+    out (privacy settings, extensions).
+    """
+    origin = request.headers.get("Origin")
+    if origin is not None and origin in settings.API_CORS_ORIGINS:
+        return False
+    if request.headers.get("Sec-Fetch-Site", "").lower() in FOREIGN_FETCH_SITES:
+        return True
+    return origin is not None and origin != _own_origin(request)
+
+
+def _own_origin(request: HttpRequest) -> str:
+    # What Django's CSRF check compares Origin with.
+    return f"{request.scheme}://{request.get_host()}"
 
 
 def cors_preflight_response(request: HttpRequest) -> HttpResponse | None:

@@ -33,6 +33,10 @@ ERROR_TEXTS = {
     "too_large": "The request body is too large",
     "method": "Method not allowed: use %(allowed)s",
     "not_found": "Not found: the endpoints are described at /api/openapi.json",
+    "cross_origin": (
+        "Cross-origin request refused: this origin may not call the API "
+        "(the site lists the origins it serves in API_CORS_ORIGINS)"
+    ),
     "rate_limited": "Throttled: too many attempts, retry after %(wait)s seconds",
     "locked": "Too many wrong codes for this number: retry after %(wait)s seconds",
     "throttled": "Throttled",
@@ -97,6 +101,10 @@ def method_not_allowed(allowed: str) -> ApiError:
 
 def not_found() -> ApiError:
     return ApiError("3", ERROR_TEXTS["not_found"], http_status=404)
+
+
+def cross_origin() -> ApiError:
+    return ApiError("3", ERROR_TEXTS["cross_origin"], http_status=403)
 
 
 def internal_error() -> ApiError:

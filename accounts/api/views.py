@@ -3,7 +3,9 @@
 Every answer is JSON, errors included: a malformed body, a wrong method or an
 unknown path under /api/ gets `{"status": …, "error_text": …}`, never Django's
 HTML pages. These views, and only these, are exempt from CSRF: they read no
-cookie, and the signed request_id and the limits protect them instead.
+cookie, and the signed request_id and the limits protect them instead; a
+browser page of another origin is refused (cors.cross_origin_refused), so no
+other site can make its visitors' browsers send codes.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from django.views.decorators.csrf import csrf_exempt
 
 from ..decorators import never_cache
 from . import flows
-from .cors import cors_add_headers, cors_preflight_response
+from .cors import cors_add_headers, cors_preflight_response, cross_origin_refused
 from .errors import (
     ApiError,
     api_error_for,
     bad_body,
+    cross_origin,
     internal_error,
     invalid_field,
     method_not_allowed,
@@ -114,6 +117,16 @@ def api_endpoint(view: ApiView) -> Callable[[HttpRequest], HttpResponse]:
             response = cors_preflight_response(request) or _not_allowed_response("POST")
         elif request.method != "POST":
             response = _not_allowed_response("POST")
+        elif cross_origin_refused(request):
+            # Before the body is read: nothing is sent, counted or logged as a
+            # verification for a page of another site.
+            logger.warning(
+                "cross-origin API request refused at %s: Origin %.100r, Sec-Fetch-Site %.20r",
+                request.path,
+                request.headers.get("Origin"),
+                request.headers.get("Sec-Fetch-Site"),
+            )
+            response = error_response(cross_origin())
         else:
             response = _run(view, request)
         return cors_add_headers(request, response)

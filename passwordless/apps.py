@@ -1,0 +1,7 @@
+from django.contrib.admin.apps import AdminConfig as DjangoAdminConfig
+
+
+class AdminConfig(DjangoAdminConfig):
+    """Django's admin app, with the site's admin site as `admin.site`."""
+
+    default_site = "passwordless.admin.AdminSite"
