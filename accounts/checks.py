@@ -40,7 +40,8 @@ def check_verification_backend(app_configs=None, **kwargs) -> list[CheckMessage]
 def _check_v2() -> list[CheckMessage]:
     from vonage_verify import Locale
 
-    from .verification.backends.vonage import CHANNELS
+    from .verification.backends.vonage import CHANNEL_TIMEOUT_MAX, CHANNEL_TIMEOUT_MIN, CHANNELS
+    from .verification.backends.vonage_client import voice_fallback_errors
 
     errors = []
     has_basic = bool(settings.VONAGE_API_KEY and settings.VONAGE_API_SECRET)
@@ -73,13 +74,24 @@ def _check_v2() -> list[CheckMessage]:
     errors += _check_locale({locale.value for locale in Locale})
     errors += _check_brand(V2_BRAND_MAX)
     errors += _check_timeout()
+    errors += voice_fallback_errors(
+        alias="vonage",
+        minimum=CHANNEL_TIMEOUT_MIN,
+        maximum=CHANNEL_TIMEOUT_MAX,
+        has_next=len(workflow) > 1,
+    )
     return errors
 
 
 def _check_legacy() -> list[CheckMessage]:
     from vonage_verify_legacy.language_codes import LanguageCode
 
-    from .verification.backends.vonage_legacy import NEXT_EVENTS
+    from .verification.backends.vonage_client import voice_fallback_errors
+    from .verification.backends.vonage_legacy import (
+        NEXT_EVENT_WAIT_MAX,
+        NEXT_EVENT_WAIT_MIN,
+        NEXT_EVENTS,
+    )
 
     errors = []
     if not (settings.VONAGE_API_KEY and settings.VONAGE_API_SECRET):
@@ -107,6 +119,12 @@ def _check_legacy() -> list[CheckMessage]:
     errors += _check_locale({language.value for language in LanguageCode})
     errors += _check_brand(LEGACY_BRAND_MAX)
     errors += _check_timeout()
+    errors += voice_fallback_errors(
+        alias="vonage-legacy",
+        minimum=NEXT_EVENT_WAIT_MIN,
+        maximum=NEXT_EVENT_WAIT_MAX,
+        has_next=bool(NEXT_EVENTS.get(settings.VERIFY_LEGACY_WORKFLOW_ID)),
+    )
     return errors
 
 

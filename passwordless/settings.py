@@ -379,6 +379,16 @@ VONAGE_TIMEOUT = env.float("VONAGE_TIMEOUT", default=10.0)
 VERIFY_WORKFLOW = env.list("VERIFY_WORKFLOW", default=["sms", "voice"])
 VERIFY_LOCALE = env.str("VERIFY_LOCALE", default="")
 VERIFY_LEGACY_WORKFLOW_ID = env.int("VERIFY_LEGACY_WORKFLOW_ID", default=1)
+# Seconds before Vonage calls by itself when the code sent by SMS is not used
+# (v2 channel_timeout 15-900, v1 next_event_wait 60-900; `manage.py check`
+# says which). 0 or empty: the call only comes when the person asks for it.
+try:
+    VERIFY_VOICE_FALLBACK_AFTER = int(env.str("VERIFY_VOICE_FALLBACK_AFTER", default="") or 0)
+except ValueError:
+    raise ImproperlyConfigured(
+        "VERIFY_VOICE_FALLBACK_AFTER must be a number of seconds, or 0 (or empty) for no "
+        "automatic call."
+    ) from None
 
 # Verification log -----------------------------------------------------------
 

@@ -86,9 +86,13 @@ class VonageHarness:
         # One fallback channel, like the local backends: SMS, then a call.
         self.settings.VERIFY_WORKFLOW = ["sms", "voice"]
         self.settings.VERIFY_LEGACY_WORKFLOW_ID = 5
-        # v2 waits channel_timeout on each channel before the request ends.
-        channels = 2 if settings_fixture == "vonage_backend_settings" else 1
-        self.lifetime = self.settings.VERIFY_CODE_TTL * channels
+        # v2 waits channel_timeout on each channel before the request ends;
+        # v1 ends it at pin_expiry.
+        backend = self.backend()
+        if settings_fixture == "vonage_backend_settings":
+            self.lifetime = backend.channel_timeout * len(backend.workflow)
+        else:
+            self.lifetime = backend.pin_expiry
 
     def backend(self):
         return get_backend()

@@ -65,7 +65,8 @@ def test_start_sends_an_sms_then_a_call_with_the_configured_code(backend, vonage
             {"channel": "voice", "to": "14155550100"},
         ],
         "code_length": 6,
-        "channel_timeout": 300,
+        # No automatic call (VERIFY_VOICE_FALLBACK_AFTER=0): the longest wait.
+        "channel_timeout": 900,
     }
     assert vonage_emulator.state_of(request_id) == "IN PROGRESS"
 
@@ -95,7 +96,9 @@ def test_constructor_arguments_override_settings_and_clamp_channel_timeout(
     assert backend.config.api_secret == "other"
     assert backend.channel_timeout == 900
     assert not backend.supports_next
-    assert VerificationBackend(code_ttl=5).channel_timeout == 15
+    assert VerificationBackend(code_ttl=5, workflow=["sms"]).channel_timeout == 15
+    assert VerificationBackend(voice_fallback_after=5).channel_timeout == 15
+    assert VerificationBackend(voice_fallback_after=2000).channel_timeout == 900
 
 
 def test_right_code_verifies_once(backend, vonage_emulator):
@@ -127,8 +130,8 @@ def test_wrong_codes_count_down_then_the_third_kills_the_request(backend, vonage
 
 def test_expired_request_is_expired_not_too_many_attempts(backend, vonage_emulator):
     request_id = backend.start(NUMBER)
-    # Two channels of 300 s each: the request ends after 600 s.
-    vonage_emulator.advance(601)
+    # Two channels of 900 s each: the request ends after 1800 s.
+    vonage_emulator.advance(1801)
 
     with pytest.raises(VerificationExpired) as caught:
         backend.check(request_id, vonage_emulator.last_code(NUMBER))

@@ -42,7 +42,10 @@ def test_start_sends_the_configured_request(backend, vonage_emulator):
         "number": "14155550100",
         "brand": "Passwordless",
         "code_length": "6",
-        "pin_expiry": "300",
+        # No automatic call (VERIFY_VOICE_FALLBACK_AFTER=0): the longest
+        # wait, and the code lives as long, since v1 wants a multiple of it.
+        "pin_expiry": "900",
+        "next_event_wait": "900",
         "workflow_id": "1",
     }
     message = vonage_emulator.last_message(NUMBER)
@@ -111,7 +114,7 @@ def test_wrong_codes_count_down_then_the_third_kills_the_request(backend, vonage
 
 def test_expired_code(backend, vonage_emulator):
     request_id = backend.start(NUMBER)
-    vonage_emulator.advance(301)
+    vonage_emulator.advance(901)
 
     with pytest.raises(VerificationExpired):
         backend.check(request_id, vonage_emulator.last_code(NUMBER))
@@ -142,8 +145,8 @@ def test_cancel_is_refused_in_the_first_30_seconds_then_works(backend, vonage_em
 
 def test_cancel_is_refused_after_the_second_event(backend, vonage_emulator):
     request_id = backend.start(NUMBER)
-    # Workflow 1 calls 125 s after the SMS.
-    vonage_emulator.advance(126)
+    backend.trigger_next(request_id)
+    vonage_emulator.advance(31)
     assert vonage_emulator.last_message(NUMBER).channel == "voice"
 
     with pytest.raises(ActionNotAllowed):

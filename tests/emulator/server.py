@@ -592,6 +592,10 @@ class VonageEmulator:
             return _legacy("3", "Invalid value for param: workflow_id")
         if next_event_wait and not 60 <= next_event_wait <= 900:
             return _legacy("3", "Invalid value for param: next_event_wait")
+        if next_event_wait and "pin_expiry" in params and pin_expiry % next_event_wait:
+            # The specification: pin_expiry "must be an integer multiple of
+            # next_event_wait otherwise pin_expiry is defaulted to equal next_event_wait".
+            pin_expiry = next_event_wait
         reason = self._refused_numbers.get(number)
         if reason is not None:
             status = NUMBER_REFUSALS[reason][0]

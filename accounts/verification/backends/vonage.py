@@ -23,6 +23,7 @@ from .vonage_client import (
     forget_wrong_codes,
     json_body,
     setting,
+    voice_fallback_seconds,
     wrong_code_attempts_left,
 )
 
@@ -45,23 +46,51 @@ class VerificationBackend(VonageBackend):
     - VERIFY_BRAND: the name in the message (the SDK allows 16 characters).
     - VERIFY_WORKFLOW: channels in order, from CHANNELS ("sms", "voice").
     - VERIFY_CODE_LENGTH: digits per code, 4 to 10.
-    - VERIFY_CODE_TTL: `channel_timeout`, clamped to 15-900 seconds.
+    - VERIFY_CODE_TTL: `channel_timeout` of a one-channel workflow, clamped to
+      15-900 seconds.
+    - VERIFY_VOICE_FALLBACK_AFTER: with a next channel, its `channel_timeout`
+      (15-900 seconds): Vonage moves on to the call by itself when the code is
+      not used by then. 0 (the default): `channel_timeout` is 900, the most
+      Vonage takes, so the call only comes when the person asks for it ("Call
+      me instead") and the site cancels a request it stops waiting for first.
     - VERIFY_LOCALE: message language (e.g. "en-gb"); empty for Vonage's default.
     - VERIFY_MAX_WRONG_CODES: to tell the person how many attempts remain.
     """
 
-    def __init__(self, *, workflow: list[str] | None = None, locale: str | None = None, **kwargs):
+    def __init__(
+        self,
+        *,
+        workflow: list[str] | None = None,
+        locale: str | None = None,
+        voice_fallback_after: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         channels = setting(workflow, "VERIFY_WORKFLOW")
         if isinstance(channels, str):
             channels = channels.split(",")
         self.workflow = tuple(channel.strip().lower() for channel in channels if channel.strip())
         self.locale = setting(locale, "VERIFY_LOCALE")
-        ttl = int(self.code_ttl)
-        self.channel_timeout = min(CHANNEL_TIMEOUT_MAX, max(CHANNEL_TIMEOUT_MIN, ttl))
+        self.voice_fallback_after = voice_fallback_seconds(voice_fallback_after)
         # "Call me instead" needs a channel after the first one.
         self.next_events = max(0, len(self.workflow) - 1)
         self.supports_next = self.next_events > 0
+        self.channel_timeout = self._channel_timeout()
+
+    def _channel_timeout(self) -> int:
+        """Return the seconds Vonage waits on each channel before it moves on by itself."""
+        if not self.next_events:
+            # Nothing to move on to: the request ends when the code does.
+            seconds = int(self.code_ttl)
+        elif self.voice_fallback_after:
+            seconds = self.voice_fallback_after
+        else:
+            # Vonage has no "only on request": the longest wait keeps the call
+            # for "Call me instead" until well after the code is dead on the
+            # site (VERIFY_CODE_TTL, 10 minutes at most), which cancels a
+            # request it no longer waits for.
+            seconds = CHANNEL_TIMEOUT_MAX
+        return min(CHANNEL_TIMEOUT_MAX, max(CHANNEL_TIMEOUT_MIN, seconds))
 
     def credentials_missing(self) -> str | None:
         if self.config.uses_jwt or self.config.has_basic_credentials:

@@ -21,6 +21,7 @@ from typing import TypeVar
 import requests
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
+from django.core import checks
 from django.core.cache import cache
 from vonage import Auth, HttpClientOptions, Vonage
 from vonage_http_client.errors import HttpRequestError
@@ -185,6 +186,56 @@ def wrong_code_attempts_left(request_id: str) -> int | None:
 def forget_wrong_codes(request_id: str) -> None:
     """Drop the wrong-code count of a request that is over."""
     cache.delete(f"{WRONG_CODES_KEY_PREFIX}:{request_id}")
+
+
+def voice_fallback_seconds(value: int | None = None) -> int:
+    """Return `value`, else VERIFY_VOICE_FALLBACK_AFTER, in seconds; 0 when the fallback is off.
+
+    The seconds after which Vonage moves a request on to its next channel (the
+    call) by itself. Off, the call only comes when the person asks for it.
+    """
+    return max(0, int(setting(value, "VERIFY_VOICE_FALLBACK_AFTER") or 0))
+
+
+def voice_fallback_errors(
+    *, alias: str, minimum: int, maximum: int, has_next: bool
+) -> list[checks.CheckMessage]:
+    """Check VERIFY_VOICE_FALLBACK_AFTER against what the API `alias` takes.
+
+    Called by `accounts.checks` for the selected Vonage backend.
+    """
+    seconds = settings.VERIFY_VOICE_FALLBACK_AFTER
+    if seconds == 0:
+        return []
+    off = "or 0 to call only when the person asks for it (Call me instead)"
+    if not minimum <= seconds <= maximum:
+        return [
+            checks.Error(
+                f"VERIFY_VOICE_FALLBACK_AFTER={seconds}, but VERIFY_BACKEND={alias} waits "
+                f"{minimum} to {maximum} seconds before the next channel.",
+                hint=f"Set it between {minimum} and {maximum}, {off}.",
+                id="accounts.E020",
+            )
+        ]
+    if not has_next:
+        return [
+            checks.Warning(
+                f"VERIFY_VOICE_FALLBACK_AFTER={seconds} has no effect: the workflow has no "
+                "channel after the first.",
+                hint="Add a voice channel to the workflow, or set it to 0.",
+                id="accounts.W020",
+            )
+        ]
+    if seconds >= settings.VERIFY_CODE_TTL:
+        return [
+            checks.Warning(
+                f"VERIFY_VOICE_FALLBACK_AFTER={seconds} is not shorter than VERIFY_CODE_TTL="
+                f"{settings.VERIFY_CODE_TTL}: the code is dead on the site before Vonage calls.",
+                hint=f"Set it below VERIFY_CODE_TTL, {off}.",
+                id="accounts.W021",
+            )
+        ]
+    return []
 
 
 CREDENTIALS_HINT = (

@@ -35,6 +35,7 @@ from .vonage_client import (
     json_body,
     setting,
     upstream_id,
+    voice_fallback_seconds,
     wrong_code_attempts_left,
 )
 
@@ -43,6 +44,8 @@ logger = logging.getLogger("accounts.verification.vonage")
 # Events after the first, per workflow (1: SMS, call, call; 6: SMS only…):
 # what trigger_next may move a request on to.
 NEXT_EVENTS = {1: 2, 2: 2, 3: 1, 4: 1, 5: 1, 6: 0, 7: 0}
+# What v1 takes for `next_event_wait`, the seconds before it moves on by itself.
+NEXT_EVENT_WAIT_MIN, NEXT_EVENT_WAIT_MAX = 60, 900
 # Statuses only the operator can fix: credentials, account, settings.
 OPERATOR_STATUSES = {
     "2": "missing parameter",
@@ -66,7 +69,13 @@ class VerificationBackend(VonageBackend):
     - VONAGE_TIMEOUT: seconds to wait for each call.
     - VERIFY_BRAND: the name in the message (18 characters at most).
     - VERIFY_CODE_LENGTH: 4 or 6, all this API takes.
-    - VERIFY_CODE_TTL: `pin_expiry`, seconds a code lives.
+    - VERIFY_CODE_TTL: `pin_expiry`, seconds a code lives, as far as v1 allows
+      (below).
+    - VERIFY_VOICE_FALLBACK_AFTER: `next_event_wait` (60-900 seconds): Vonage
+      moves on to the next event (a call) by itself when the code is not used
+      by then. 0 (the default): `next_event_wait` is 900, the most v1 takes,
+      so the call only comes when the person asks for it ("Call me instead")
+      and the site cancels a request it stops waiting for first.
     - VERIFY_LEGACY_WORKFLOW_ID: 1 (SMS, voice, voice) to 7; 6 and 7 have no next event.
     - VERIFY_LOCALE: `lg`, the message language; empty for Vonage's default.
     - VERIFY_MAX_WRONG_CODES: to tell the person how many attempts remain.
@@ -74,7 +83,14 @@ class VerificationBackend(VonageBackend):
 
     supports_search = True
 
-    def __init__(self, *, workflow_id: int | None = None, locale: str | None = None, **kwargs):
+    def __init__(
+        self,
+        *,
+        workflow_id: int | None = None,
+        locale: str | None = None,
+        voice_fallback_after: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         # v1 knows no JWT: a client without the application keeps the key unread.
         self.config = dataclasses.replace(self.config, application_id="", private_key="")
@@ -82,6 +98,30 @@ class VerificationBackend(VonageBackend):
         self.locale = setting(locale, "VERIFY_LOCALE")
         self.next_events = NEXT_EVENTS.get(self.workflow_id, 1)
         self.supports_next = self.next_events > 0
+        self.voice_fallback_after = voice_fallback_seconds(voice_fallback_after)
+        self.next_event_wait, self.pin_expiry = self._timings()
+
+    def _timings(self) -> tuple[int | None, int]:
+        """Return `next_event_wait` (None: not sent) and `pin_expiry` for a start.
+
+        v1 takes a `pin_expiry` only when it is a multiple of `next_event_wait`
+        (otherwise it makes it equal to the wait), so the code lives the longest
+        multiple of the wait within VERIFY_CODE_TTL, or one wait when the wait
+        is longer; the site ends the code at VERIFY_CODE_TTL whatever Vonage
+        allows.
+        """
+        ttl = int(self.code_ttl)
+        if not self.next_events:
+            return None, ttl
+        if self.voice_fallback_after:
+            wait = min(NEXT_EVENT_WAIT_MAX, max(NEXT_EVENT_WAIT_MIN, self.voice_fallback_after))
+        else:
+            # v1 has no "only on request": the longest wait keeps the call for
+            # "Call me instead" until well after the code is dead on the site
+            # (VERIFY_CODE_TTL, 10 minutes at most), which cancels a request it
+            # no longer waits for.
+            wait = NEXT_EVENT_WAIT_MAX
+        return wait, max(1, ttl // wait) * wait
 
     def credentials_missing(self) -> str | None:
         return None if self.config.has_basic_credentials else "VONAGE_API_KEY and VONAGE_API_SECRET"
@@ -101,7 +141,8 @@ class VerificationBackend(VonageBackend):
                 number=number.removeprefix("+"),
                 brand=self.brand,
                 code_length=self.code_length,
-                pin_expiry=self.code_ttl,
+                pin_expiry=self.pin_expiry,
+                next_event_wait=self.next_event_wait,
                 workflow_id=self.workflow_id,
                 lg=self.locale or None,
             )
