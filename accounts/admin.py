@@ -10,6 +10,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models.constants import LOOKUP_SEP
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -116,9 +117,33 @@ class UserAdmin(DjangoUserAdmin):
         )
 
 
+class MaskedNumberLookupsMixin:
+    """Refuse URL lookups that would read the digits of a number the changelist masks.
+
+    The changelist turns any URL parameter on a field into a filter: a staff
+    member who may only view could ask ?number__startswith=+1415555012 (or
+    __regex, __gt, __range…) and learn from the rows shown whether the guess
+    was right, one digit at a time. Only an exact number may be looked up,
+    which tells no more than the exact search. Django answers a refused lookup
+    with HTTP 400 and logs it (django.security.DisallowedModelAdminLookup).
+    The masked column must not be sortable either, or the order of the rows
+    would tell the same.
+    """
+
+    masked_number_fields: tuple[str, ...] = ()
+
+    def lookup_allowed(self, lookup, value, request=None):
+        field, _, rest = lookup.partition(LOOKUP_SEP)
+        if field in self.masked_number_fields and rest not in {"", "exact"}:
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+
 @admin.register(VerificationLog)
-class VerificationLogAdmin(admin.ModelAdmin):
+class VerificationLogAdmin(MaskedNumberLookupsMixin, admin.ModelAdmin):
     """Read-only: rows are written by the flows, removed by purgeverificationlog."""
+
+    masked_number_fields = ("number",)
 
     list_display = (
         "created_at",
@@ -133,8 +158,9 @@ class VerificationLogAdmin(admin.ModelAdmin):
         "detail",
     )
     list_filter = ("outcome", "purpose", "backend", "created_at")
-    # Exact matches only: they use the indexes, and a phone number typed in
-    # any format is normalised to E.164 first (get_search_results).
+    # Exact matches only: a partial one would tell the masked digits, and
+    # exact ones use the indexes. A phone number typed in any format is
+    # normalised to E.164 first (get_search_results).
     search_fields = ("=number", "=request_id")
     search_help_text = (
         "A phone number (any format, e.g. +1 415 555 0100) or an upstream request id, exactly."
@@ -169,7 +195,8 @@ class VerificationLogAdmin(admin.ModelAdmin):
         # command's job, and other staff cannot edit the record.
         return request.user.is_active and request.user.is_superuser
 
-    @admin.display(description="phone number", ordering="number")
+    # Not sortable: the order of the rows would tell the hidden digits.
+    @admin.display(description="phone number")
     def masked_number(self, obj):
         return mask_phone_number(obj.number) if obj.number else "-"
 
