@@ -18,7 +18,6 @@ $(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
 ## run: start the site on http://127.0.0.1:8000 (codes are printed in this terminal)
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
 ## serve: the production configuration on the current .env: static files
@@ -26,7 +25,6 @@ run: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/python manage.py collectstatic --noinput
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py createcachetable
 	exec $(BIN)/gunicorn --config gunicorn.conf.py
 
 ## test: run the whole test suite (on DATABASE_URL and CACHE_URL when set)

@@ -105,8 +105,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Caches hold the rate-limit counters and the console backend's pending codes,
 # so every process of the site must see the same cache. The embedded default is
 # Django's database cache in the SQLite file: shared by every process on this
-# machine, no server needed (`createcachetable` creates its table; `make run`
-# does it, and so does the test runner).
+# machine, no server needed. `migrate` creates its table (the migration
+# accounts/0003_cache_table), and `manage.py check` names it when it is missing.
 DEFAULT_CACHE_URL = "dbcache://django_cache"
 CACHES = {"default": env.cache("CACHE_URL", default=DEFAULT_CACHE_URL)}
 # CACHE_URL=redis://… must reach django-redis, the backend django-ratelimit

@@ -1,10 +1,11 @@
-"""`manage.py check` stops a Vonage backend that lacks what it needs, and names the fix."""
+"""`manage.py check` stops a Vonage backend that lacks what it needs, or a database
+cache without its table, and names the fix."""
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from accounts.checks import check_verification_backend
+from accounts.checks import check_cache_tables, check_verification_backend
 
 V2 = "accounts.verification.backends.vonage.VerificationBackend"
 LEGACY = "accounts.verification.backends.vonage_legacy.VerificationBackend"
@@ -39,6 +40,7 @@ def test_console_and_configured_vonage_backends_pass(settings, vonage):
     assert errors() == {}
 
 
+@pytest.mark.django_db
 def test_manage_py_check_runs_the_check_and_fails_without_credentials(vonage):
     vonage.VONAGE_API_KEY = ""
 
@@ -156,3 +158,36 @@ def test_a_backend_path_that_does_not_import_is_an_error(settings):
     settings.VERIFICATION_BACKEND = "accounts.verification.backends.nowhere.VerificationBackend"
 
     assert "vonage-legacy" in errors()["accounts.E001"].hint
+
+
+# The database cache's table ------------------------------------------------------
+
+DATABASE_CACHE = "django.core.cache.backends.db.DatabaseCache"
+
+
+@pytest.mark.django_db
+def test_a_database_cache_without_its_table_stops_check_naming_the_table_and_the_fix(settings):
+    settings.CACHES = {
+        **settings.CACHES,
+        "extra": {"BACKEND": DATABASE_CACHE, "LOCATION": "extra_cache_table"},
+    }
+
+    with pytest.raises(SystemCheckError) as caught:
+        call_command("check")
+
+    text = str(caught.value)
+    assert "accounts.E011" in text
+    assert "The cache table 'extra_cache_table' (CACHES['extra'], a database cache)" in text
+    assert "HINT: Create it: python manage.py createcachetable" in text
+
+
+@pytest.mark.django_db
+def test_database_caches_with_their_tables_and_other_caches_pass(settings):
+    settings.CACHES = {
+        "default": {"BACKEND": DATABASE_CACHE, "LOCATION": "django_cache"},
+        "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    }
+    call_command("createcachetable", verbosity=0)
+
+    assert check_cache_tables(databases=["default"]) == []
+    assert check_cache_tables() == []
