@@ -75,6 +75,16 @@ class DayStats:
         return conversion_rate(self.succeeded, self.started)
 
     @property
+    def codes_per_success(self) -> float | None:
+        """Return codes sent per right code: 1.0 when every person needed one code.
+
+        Codes sent are `started`: first codes, resends and the calls people
+        asked for (each call is billed and reads a code out), never decoys. The
+        calls Vonage places by itself are not in the log, so not here either.
+        """
+        return codes_per_success(self.started, self.succeeded)
+
+    @property
     def outcome_counts(self) -> list[tuple[str, int]]:
         """Return (label, count) for every outcome, in Outcome's order."""
         return [(outcome.label, self.counts.get(outcome, 0)) for outcome in Outcome]
@@ -137,6 +147,13 @@ def conversion_rate(succeeded: int, started: int) -> float | None:
     if not started:
         return None
     return 100 * succeeded / started
+
+
+def codes_per_success(sent: int, succeeded: int) -> float | None:
+    """Return sent / succeeded, or None when nothing succeeded."""
+    if not succeeded:
+        return None
+    return sent / succeeded
 
 
 def verification_dashboard_get(
@@ -415,7 +432,8 @@ def conversion_chart(dashboard: Dashboard, height: int = 200) -> Chart:
                 fill=OUTCOME_COLOURS[Outcome.SUCCEEDED],
                 title=(
                     f"{_day_title(stats.day)}: {rate:.0f}% "
-                    f"({stats.succeeded} succeeded of {stats.started} started)"
+                    f"({stats.succeeded} succeeded of {stats.started} started"
+                    f"{_per_success(stats)})"
                 ),
             )
         )
@@ -428,7 +446,7 @@ def conversion_chart(dashboard: Dashboard, height: int = 200) -> Chart:
         )
         description = (
             f"Overall {overall:.1f}%: {dashboard.totals.succeeded} succeeded of "
-            f"{dashboard.totals.started} started."
+            f"{dashboard.totals.started} started{_per_success(dashboard.totals)}."
         )
     else:
         description = "No verification started in this period."
@@ -443,6 +461,11 @@ def conversion_chart(dashboard: Dashboard, height: int = 200) -> Chart:
         gridlines=gridlines,
         labels=labels,
     )
+
+
+def _per_success(stats: DayStats) -> str:
+    ratio = stats.codes_per_success
+    return "" if ratio is None else f"; {ratio:.2f} codes sent per success"
 
 
 def spend_charts(dashboard: Dashboard, height: int = 200) -> list[Chart]:

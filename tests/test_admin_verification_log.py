@@ -174,6 +174,7 @@ def test_dashboard_numbers(reader_client):
     today, yesterday = dashboard.days[-1], dashboard.days[-2]
     assert (today.started, today.succeeded, today.failed_attempts) == (4, 3, 1)
     assert today.conversion == 75.0
+    assert today.codes_per_success == pytest.approx(4 / 3)
     assert today.spend == {"EUR": Decimal("0.10")}
     assert (yesterday.started, yesterday.succeeded, yesterday.failed_attempts) == (2, 1, 5)
     assert yesterday.conversion == 50.0
@@ -200,7 +201,10 @@ def test_dashboard_draws_pictures_with_titles_and_tables(reader_client):
     assert html.count('role="img"') == 6  # outcomes, conversion, EUR, USD, numbers, IPs
     assert '<title id="chart-outcomes-title">Verification events per day by outcome' in html
     assert "<title>Fri 20 Nov 2026: 4 started</title>" in html
-    assert "<title>Fri 20 Nov 2026: 75% (3 succeeded of 4 started)</title>" in html
+    assert (
+        "<title>Fri 20 Nov 2026: 75% (3 succeeded of 4 started; "
+        "1.33 codes sent per success)</title>"
+    ) in html
     assert '<title id="chart-spend-eur-title">Spend per day in EUR' in html
     for table in ("table-outcomes", "table-spend", "table-numbers", "table-ips"):
         assert f'id="{table}"' in html
@@ -220,6 +224,51 @@ def test_decoy_starts_count_as_neither_codes_sent_nor_failed_conversions(reader_
 
     assert (today.started, today.decoys, today.conversion) == (1, 1, 100.0)
     assert "Decoy starts" in response.content.decode()
+
+
+def row_cells(html, heading):
+    """Return the data cells of the first table row whose heading starts with `heading`."""
+    start = html.index(f'<th scope="row">{heading}')
+    row = html[start : html.index("</tr>", start)]
+    return [cell.split("</td>")[0].strip() for cell in row.split("<td>")[1:]]
+
+
+def test_dashboard_shows_codes_sent_per_successful_login_beside_conversion(reader_client):
+    # Today: 4 first codes, a resend and a call the person asked for: 6 codes
+    # sent for 5 people who got in. The decoys sent nothing.
+    for _ in range(4):
+        log(outcome=Outcome.STARTED)
+    log(outcome=Outcome.STARTED, detail="resend")
+    log(outcome=Outcome.STARTED, detail="call")
+    for _ in range(2):
+        log(outcome=Outcome.STARTED, detail="decoy", request_id="", backend="")
+    for _ in range(5):
+        log(outcome=Outcome.SUCCEEDED)
+    # Yesterday: codes sent, nobody got in. Two days ago: one code each.
+    log(days_ago=1, outcome=Outcome.STARTED)
+    log(days_ago=1, outcome=Outcome.STARTED, detail="resend")
+    for _ in range(3):
+        log(days_ago=2, outcome=Outcome.STARTED)
+        log(days_ago=2, outcome=Outcome.SUCCEEDED)
+
+    response = reader_client.get(DASHBOARD)
+
+    dashboard = response.context["dashboard"]
+    today, yesterday, before = dashboard.days[-1], dashboard.days[-2], dashboard.days[-3]
+    assert today.codes_per_success == pytest.approx(6 / 5)
+    assert yesterday.codes_per_success is None
+    assert before.codes_per_success == 1.0
+    assert dashboard.totals.codes_per_success == pytest.approx(11 / 8)
+    html = response.content.decode()
+    assert row_cells(html, "Conversion") == ["83.3%", "72.7%"]
+    assert row_cells(html, "Codes sent per success") == ["1.20", "1.38"]
+    # Per day, in the table beside the day's conversion.
+    table = html[html.index('id="table-outcomes"') :]
+    assert '<th scope="col">Conversion</th><th scope="col">Codes sent per success</th>' in table
+    link = f"{CHANGELIST}?created_at__year=2026&amp;created_at__month=11&amp;created_at__day="
+    days = {day: row_cells(table, f'<a href="{link}{day}"')[-2:] for day in (20, 19, 18)}
+    assert days == {20: ["83%", "1.20"], 19: ["0%", "\N{EN DASH}"], 18: ["100%", "1.00"]}
+    assert "72.7%: 8 succeeded of 11 started; 1.38 codes sent per success." in html
 
 
 def test_dashboard_for_one_purpose(reader_client):
