@@ -68,8 +68,9 @@ if Path("/dev/shm").is_dir():  # noqa: S108
 # default path per user would clash between several servers on one machine.
 control_socket_disable = True
 
-# Logs: both gunicorn's and the site's to stdout, one line per event. The
-# access line carries no query string (%(U)s is the path only) and no cookies.
+# Logs: both gunicorn's and the site's to stderr, one line per event, like
+# every command of the site (stdout is for what a command prints). The access
+# line carries no query string (%(U)s is the path only) and no cookies.
 accesslog = "-"
 access_log_format = (
     'remote=%(h)s method=%(m)s path="%(U)s" status=%(s)s bytes=%(B)s duration_ms=%(M)s '
@@ -82,18 +83,18 @@ logconfig_dict = {
     "disable_existing_loggers": False,
     "formatters": LOG_FORMATTERS,
     "handlers": {
-        "stdout": {
+        "stderr": {
             "class": "logging.StreamHandler",
             "formatter": _log_format if _log_format in {"json", "plain"} else "plain",
-            "stream": "ext://sys.stdout",
+            "stream": "ext://sys.stderr",
         },
     },
     "root": {"level": "INFO", "handlers": []},
     "loggers": {
         # propagate off: Django's LOGGING gives the root logger its own handler
         # in each worker, and a line must not come out twice.
-        "gunicorn.error": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
-        "gunicorn.access": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
+        "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
     },
 }
 

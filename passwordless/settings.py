@@ -408,9 +408,11 @@ API_CORS_ORIGINS = env.list("API_CORS_ORIGINS", default=[])
 # Logging ------------------------------------------------------------------
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
-# One line per event on stdout: JSON (passwordless/logging.py) for a log
+# One line per event on stderr: JSON (passwordless/logging.py) for a log
 # shipper, the default with DEBUG off; plain text for a person, the default
-# in development.
+# in development. stdout is left to what commands print (`manage.py
+# verification -v 0 send` prints the request id alone, for `RID=$(…)`);
+# containers and service managers collect both.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
 if LOG_FORMAT not in {"json", "plain"}:
     raise ImproperlyConfigured("LOG_FORMAT must be json or plain.")
@@ -422,7 +424,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "stream": "ext://sys.stdout",
+            "stream": "ext://sys.stderr",
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

@@ -20,6 +20,7 @@ from accounts.verification.backends.locmem import VerificationBackend as LocmemB
 from accounts.verification.exceptions import ProviderUnavailable
 
 from .conftest import NUMBER, last_code
+from .embedded_default import embedded_default_env, manage
 from .factories import UserFactory
 from .factories_log import VerificationLogFactory
 
@@ -170,6 +171,29 @@ def test_send_quietly_prints_only_the_request_id():
     out, _ = run("verification", "send", NUMBER, verbosity=0)
 
     assert out.strip() == log_rows()[0].request_id
+
+
+def test_send_quietly_prints_only_the_request_id_to_a_shell(tmp_path):
+    """`RID=$(manage.py verification -v 0 send …)` captures the id and nothing else.
+
+    Run as an operator runs it, on the embedded default (the console
+    backend): the site's log lines and the console's message go to stderr,
+    the terminal, and stdout carries the command's output alone.
+    """
+    env = embedded_default_env(tmp_path)
+    assert manage(env, "migrate", "--noinput", "-v", "0").returncode == 0
+
+    done = manage(env, "verification", "-v", "0", "send", NUMBER)
+
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 1, done.stdout
+    request_id = done.stdout.strip()
+    assert "verification event=started" in done.stderr
+    code = re.search(r"\[sms to \+1 415 ••• ••00\] Passwordless code: (\d{6})\.", done.stderr)
+    assert code, done.stderr
+    checked = manage(env, "verification", "check", request_id, code[1])
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout == "The code is right.\n"
 
 
 def test_send_refuses_a_bad_number(outbox):

@@ -314,6 +314,32 @@ def test_gunicorn_outlasts_vonage_and_threads_its_workers():
     assert conf["bind"] == ["127.0.0.1:9123"]
 
 
+def test_gunicorn_and_the_site_log_to_stderr_and_leave_stdout_alone():
+    # In the order a worker does it: gunicorn's logging first, then Django's.
+    done = run_python(
+        """
+        import logging, logging.config, runpy
+        logging.config.dictConfig(runpy.run_path("gunicorn.conf.py")["logconfig_dict"])
+        import django
+        django.setup()
+        logging.getLogger("gunicorn.error").info("Booting worker with pid: 42")
+        logging.getLogger("gunicorn.access").info('remote=203.0.113.9 method=GET path="/"')
+        logging.getLogger("accounts.events").info("verification event=started")
+        """,
+        DEBUG="true",
+        LOG_FORMAT="plain",
+        LOG_LEVEL="INFO",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert [line.split(" ", 3)[2:] for line in lines] == [
+        ["INFO", "gunicorn.error Booting worker with pid: 42"],
+        ["INFO", 'gunicorn.access remote=203.0.113.9 method=GET path="/"'],
+        ["INFO", "accounts.events verification event=started"],
+    ]
+
+
 @pytest.mark.parametrize(("debug", "warned"), [("true", True), ("false", False)])
 def test_gunicorn_warns_when_it_serves_with_debug_on(debug, warned):
     done = run_python(

@@ -8,14 +8,18 @@ purpose "operator" so that test codes are not counted as traffic.
 
 from __future__ import annotations
 
+import sys
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.module_loading import import_string
 
 from accounts.events import Outcome, outcome_for_error, verification_event
 from accounts.models import Purpose, VerificationLog
 from accounts.phone import InvalidPhoneNumber, mask_phone_number, phone_number_parse
 from accounts.verification import BaseVerificationBackend, get_backend
+from accounts.verification.backends import console
 from accounts.verification.exceptions import (
     ActionNotAllowed,
     ConcurrentVerification,
@@ -197,6 +201,12 @@ class Command(BaseCommand):
 
     def _build_backend(self) -> BaseVerificationBackend:
         try:
+            backend_class = import_string(settings.VERIFICATION_BACKEND)
+            # The console backend's message is for the person at the terminal,
+            # like a log line: on stderr, so stdout carries the command's own
+            # output alone (`RID=$(manage.py verification -v 0 send …)`).
+            if issubclass(backend_class, console.VerificationBackend):
+                return get_backend(stream=sys.stderr)
             return get_backend()
         except (ImportError, ImproperlyConfigured) as exc:
             raise CommandError(
