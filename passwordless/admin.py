@@ -32,7 +32,7 @@ class AdminSite(admin.AdminSite):
     """
 
     @method_decorator(never_cache)
-    @method_decorator(login_not_required)
+    @login_not_required
     def login(self, request, extra_context=None):
         index = reverse("admin:index", current_app=self.name)
         if self.has_permission(request):
