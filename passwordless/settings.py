@@ -9,6 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 
 from passwordless.logging import FORMATTERS as LOG_FORMATTERS
@@ -33,10 +38,19 @@ if DEBUG:
     SECRET_KEY = SECRET_KEY or DEVELOPMENT_SECRET_KEY
     ALLOWED_HOSTS = ALLOWED_HOSTS or ["localhost", "127.0.0.1", "[::1]", "testserver"]
 else:
-    if not SECRET_KEY or SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 32:
+    # Django's own bar (check --deploy's security.W009), refused rather than
+    # warned about: a weak key lets anyone forge sessions and signed tokens.
+    if (
+        SECRET_KEY == DEVELOPMENT_SECRET_KEY
+        or len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+        or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+        or SECRET_KEY.startswith(SECRET_KEY_INSECURE_PREFIX)
+    ):
         raise ImproperlyConfigured(
-            "SECRET_KEY is missing or too short: with DEBUG off, set SECRET_KEY to a long "
-            "random value (python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+            "SECRET_KEY is missing or too weak: with DEBUG off, set SECRET_KEY to a random "
+            f"value of at least {SECRET_KEY_MIN_LENGTH} characters, not starting with "
+            f"{SECRET_KEY_INSECURE_PREFIX!r} "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
         )
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured(
@@ -208,12 +222,23 @@ CONTENT_SECURITY_POLICY = env.str(
 
 # HTTPS. With DEBUG off these defaults make `manage.py check --deploy` clean:
 # plain HTTP is redirected, cookies travel over HTTPS only, and browsers are
-# told (HSTS) to use HTTPS for an hour; raise SECURE_HSTS_SECONDS to 31536000
-# once the whole domain is known to work over HTTPS.
+# told (HSTS) to use HTTPS on this host for an hour; raise SECURE_HSTS_SECONDS
+# to 31536000 once the whole domain is known to work over HTTPS.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 3600)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+# Off unless chosen: includeSubDomains binds every subdomain of the site's
+# domain to HTTPS too, and a preload entry ships inside browsers for months;
+# neither can be taken back quickly, so neither follows from a default.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# check --deploy warns when either is off (security.W005, W021). Off is this
+# site's deliberate default, so those two warnings, and only while their
+# option is off, are silenced: the check stays clean and keeps every other
+# warning.
+if not SECURE_HSTS_INCLUDE_SUBDOMAINS:
+    SILENCED_SYSTEM_CHECKS += ["security.W005"]
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS += ["security.W021"]
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 # Origins (scheme and host) allowed to POST forms besides the site's own host,
@@ -294,6 +319,28 @@ VERIFICATION_BACKENDS = {
 VERIFY_BACKEND = env.str("VERIFY_BACKEND", default="console")
 # An alias from the table above, or the dotted path of any backend class.
 VERIFICATION_BACKEND = VERIFICATION_BACKENDS.get(VERIFY_BACKEND, VERIFY_BACKEND)
+# The console backend prints every code where the logs go, and locmem keeps
+# them in memory for tests: with DEBUG off either would let whoever reads the
+# logs log in as anyone. Refused unless explicitly allowed (a staging site
+# with no SMS, for instance).
+DEVELOPMENT_VERIFICATION_BACKENDS = {
+    VERIFICATION_BACKENDS["console"],
+    VERIFICATION_BACKENDS["locmem"],
+}
+VERIFY_ALLOW_DEVELOPMENT_BACKEND_IN_PRODUCTION = env.bool(
+    "VERIFY_ALLOW_DEVELOPMENT_BACKEND_IN_PRODUCTION", default=False
+)
+if (
+    VERIFICATION_BACKEND in DEVELOPMENT_VERIFICATION_BACKENDS
+    and not DEBUG
+    and not VERIFY_ALLOW_DEVELOPMENT_BACKEND_IN_PRODUCTION
+):
+    raise ImproperlyConfigured(
+        f"VERIFY_BACKEND={VERIFY_BACKEND} with DEBUG off: this development backend sends no "
+        "SMS and puts every code where the logs go, so whoever reads them logs in as anyone. "
+        "Set VERIFY_BACKEND=vonage (or vonage-legacy), or set "
+        "VERIFY_ALLOW_DEVELOPMENT_BACKEND_IN_PRODUCTION=true to allow it."
+    )
 
 VONAGE_BRAND_NAME = env.str("VONAGE_BRAND_NAME", default="")
 VERIFY_BRAND = env.str("VERIFY_BRAND", default="") or VONAGE_BRAND_NAME or "Passwordless"

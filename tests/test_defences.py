@@ -200,9 +200,12 @@ def run_settings(env):
 
 PRODUCTION = {
     "DEBUG": "false",
-    "SECRET_KEY": "x" * 50,
+    "SECRET_KEY": "test-defences-" + "k7Qz" * 10,
     "ALLOWED_HOSTS": "example.com",
     "CACHE_URL": "redis://127.0.0.1:6379/0",
+    "VERIFY_BACKEND": "vonage",
+    "VONAGE_API_KEY": "key",
+    "VONAGE_API_SECRET": "secret",
 }
 
 

@@ -58,6 +58,10 @@ def production(**overrides):
         "SECRET_KEY": PRODUCTION_SECRET_KEY,
         "ALLOWED_HOSTS": "login.example.com",
         "CACHE_URL": "redis://127.0.0.1:6379/0",
+        # The console backend is refused with DEBUG off.
+        "VERIFY_BACKEND": "vonage",
+        "VONAGE_API_KEY": "key",
+        "VONAGE_API_SECRET": "secret",
         **overrides,
     }
 
