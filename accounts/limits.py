@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
-import logging
 import time
 import unicodedata
 
@@ -22,11 +21,6 @@ from django_ratelimit.core import get_usage
 
 from . import defences
 from .exceptions import RateLimited, SendingPaused, WrongCodeLockout
-
-logger = logging.getLogger(__name__)
-# A proxy count the requests contradict is a setting to fix, not an event:
-# said once per process (the first such request), not once per request.
-_proxy_count_warned = False
 
 
 def client_ip(request) -> str:
@@ -53,21 +47,8 @@ def _client_ip(request) -> str:
     proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     if proxies <= 0:
         return remote_addr
-    header = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    forwarded = [entry.strip() for entry in header.split(",")] if header else []
+    forwarded = [entry.strip() for entry in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
     if len(forwarded) < proxies:
-        global _proxy_count_warned
-        if not _proxy_count_warned:
-            _proxy_count_warned = True
-            logger.warning(
-                "TRUSTED_PROXY_COUNT=%d, but a request from %s came with %d X-Forwarded-For "
-                "entries: it did not come through that many proxies, so limits count it "
-                "against REMOTE_ADDR. Set TRUSTED_PROXY_COUNT to the number of proxies in "
-                "front of the site (0 for none). Logged once per process.",
-                proxies,
-                remote_addr,
-                len(forwarded),
-            )
         return remote_addr
     try:
         return str(ipaddress.ip_address(forwarded[-proxies]))
@@ -285,6 +266,15 @@ def limit_check(request, *, session_key: str, number: str) -> None:
         peek=[_wrong_codes(number)],
     )
     _refuse(counted)
+
+
+def limit_adopt(request, *, number: str) -> None:
+    """Refuse taking over `number`'s live request while the number is locked out.
+
+    Adopting a request sends nothing, so it counts against no limit; but a
+    number locked out for wrong codes is told so now, not after a code.
+    """
+    _refuse(_count(request, [], peek=[_wrong_codes(number)]))
 
 
 def record_wrong_code(request, *, number: str) -> None:

@@ -39,6 +39,16 @@ from .exceptions import (
     SendingPaused,
     VerificationInProgress,
 )
+from .live_requests import (
+    LiveRequest,
+    StartUnderWay,
+    live_request_claim,
+    live_request_end,
+    live_request_release,
+    live_request_save,
+    live_request_sent,
+    step_digest,
+)
 from .models import Purpose, User
 from .phone import mask_phone_number
 from .selectors import phone_number_holder, user_get_by_phone_number
@@ -147,9 +157,24 @@ def verification_backend(*, decoy: bool):
 
 
 def _cancel_quietly(pending: PendingVerification) -> None:
-    """Cancel a replaced request upstream where the provider allows it; never fail."""
+    """Cancel a request nobody waits for any more, upstream where the provider allows it.
+
+    Never fails: the request is forgotten here whatever the provider says.
+    """
+    live_request_end(pending.number, decoy=pending.decoy, request_id=pending.request_id)
     with contextlib.suppress(VerificationError):
         verification_backend(decoy=pending.decoy).cancel(pending.request_id)
+
+
+def pending_step(pending: PendingVerification) -> str:
+    """Return what the pending verification's code approves, as live_requests compares it."""
+    return step_digest(
+        purpose=pending.purpose,
+        user_id=pending.user_id,
+        action=pending.action,
+        new_number=pending.new_number,
+        password_hash=pending.password_hash,
+    )
 
 
 class _UpstreamLatency:
@@ -157,8 +182,10 @@ class _UpstreamLatency:
 
     A decoy (a number that cannot log in) makes no upstream call; without a
     pause it would answer measurably faster than a real start or check and
-    tell an attacker which numbers are registered. It waits about as long as
-    the provider lately took. Kept in memory: no I/O on the hot path.
+    tell an attacker which numbers are registered. Its own work (the stand-in
+    request in the cache) is padded to about as long as the provider lately
+    took, so that the decoy's answer costs what a real one does, no more, no
+    less. Kept in memory: no I/O on the hot path.
     """
 
     def __init__(self):
@@ -166,6 +193,12 @@ class _UpstreamLatency:
 
     # A decoy never waits longer than this, whatever the provider did.
     CAP_SECONDS = 2.0
+
+    def run(self, kind: str, call, *args, decoy: bool):
+        """Call the provider (learning its speed), or the stand-in padded to that speed."""
+        if decoy:
+            return self.imitate(kind, call, *args)
+        return self.measure(kind, call, *args)
 
     def measure(self, kind: str, call, *args):
         started = time.monotonic()
@@ -181,27 +214,42 @@ class _UpstreamLatency:
         self._learn(kind, time.monotonic() - started)
         return result
 
+    def imitate(self, kind: str, call, *args):
+        """Run the stand-in's `call`, then wait out the rest of a provider's usual time."""
+        target = self.seconds[kind] * _random.uniform(0.9, 1.1)
+        started = time.monotonic()
+        try:
+            return call(*args)
+        finally:
+            remaining = target - (time.monotonic() - started)
+            if remaining > 0:
+                time.sleep(remaining)
+
     def _learn(self, kind: str, elapsed: float) -> None:
         elapsed = min(elapsed, self.CAP_SECONDS)
         previous = self.seconds[kind]
         self.seconds[kind] = elapsed if not previous else previous * 0.8 + elapsed * 0.2
-
-    def imitate(self, kind: str) -> None:
-        time.sleep(self.seconds[kind] * _random.uniform(0.9, 1.1))
 
 
 _random = secrets.SystemRandom()
 upstream_latency = _UpstreamLatency()
 
 
-def number_holder(purpose: str, number: str) -> tuple[int | None, bool]:
-    """Return who holds `number` (a user id or None) and whether a login to it is a decoy.
+def number_holder(
+    purpose: str, number: str, *, user: User | None = None
+) -> tuple[int | None, bool]:
+    """Return who holds `number` (a user id or None) and whether a code to it is a decoy.
 
-    A decoy is a phone login that can never log anyone in: the number belongs
-    to a deactivated account, or to nobody while sign-up is closed. Such
-    numbers get a stand-in request: the same answers, and nothing sent. One
-    query, whose answer also names the user in the verification log.
+    A decoy is a request that can never succeed, run through a stand-in that
+    sends nothing, so that the answers do not tell who has an account: a
+    phone login to a number of a deactivated account, or of nobody while
+    sign-up is closed; and a new phone number (`user` adding it) that
+    belongs to another account. One query, whose answer also names the user
+    in the verification log.
     """
+    if purpose == Purpose.NEW_PHONE:
+        holder = phone_number_holder(number)
+        return None, holder is not None and (user is None or holder[0] != user.pk)
     if purpose not in (Purpose.LOGIN, Purpose.API):
         return None, False
     holder = phone_number_holder(number)
@@ -224,62 +272,121 @@ def verification_start(
 ) -> PendingVerification:
     """Send a code to `number` and make it the session's pending verification.
 
-    Raises RateLimited before anything is sent, CodeAlreadySent when this
-    session's own request to the number is still live, and the provider's
-    outcomes otherwise. A failed start stores nothing and keeps any earlier
-    pending verification.
+    When the number already has a live request started here for the very
+    same step (a double click, another tab, the app), nothing is sent: that
+    request becomes this session's pending verification too, and
+    CodeAlreadySent says so. Raises RateLimited before anything is sent,
+    VerificationInProgress when this session's code for another step is on
+    its way to the number, and the provider's outcomes otherwise. A failed
+    start stores nothing and keeps any earlier pending verification.
     """
-    event = {"purpose": purpose, "number": number, "user_id": user.pk if user else None}
-    limit_send(request, event)
     current = pending_get(request)
-    holder_id, decoy = number_holder(purpose, number)
-    if user is None:
-        event["user_id"] = holder_id
-    backend = verification_backend(decoy=decoy)
-    if not decoy:
-        event["backend"] = backend.name
+    holder_id, decoy = number_holder(purpose, number, user=user)
+    user_id = user.pk if user else holder_id
+    event = {"purpose": purpose, "number": number, "user_id": user_id}
+    step = step_digest(
+        purpose=purpose,
+        user_id=user_id,
+        action=action,
+        new_number=new_number,
+        password_hash=password_hash,
+    )
     try:
-        if decoy:
-            upstream_latency.imitate("start")
-            request_id = backend.start(number)
-        else:
-            request_id = upstream_latency.measure("start", backend.start, number)
+        live, adopted = request_start(request, number=number, decoy=decoy, step=step, event=event)
     except ConcurrentVerification as exc:
         if current and current.number == number and exc.request_id == current.request_id:
-            # The provider sends one code per number at a time. The code on
-            # its way may serve the same step again, never another one: a
-            # code a person asked for to remove their phone must not approve
-            # a password someone else slipped into the session meanwhile.
-            same_step = (current.purpose, current.user_id, current.action) == (
-                purpose,
-                event["user_id"],
-                action,
-            ) and (current.new_number, current.password_hash) == (new_number, password_hash)
-            if same_step:
+            # This session's own code for the number is on its way. It may
+            # serve the same step again, never another one: a code a person
+            # asked for to remove their phone must not approve a password
+            # someone else slipped into the session meanwhile.
+            if pending_step(current) == step:
                 raise CodeAlreadySent(current) from exc
             raise VerificationInProgress(current) from exc
-        verification_event(request, outcome=Outcome.REFUSED, detail="concurrent", **event)
         raise
-    except VerificationError as exc:
-        verification_event(request, outcome=outcome_for_error(exc), detail=exc.status, **event)
-        raise
-    if current and current.request_id != request_id:
+    if current and current.request_id != live.request_id:
         _cancel_quietly(current)
-    now = time.time()
     pending = PendingVerification(
         purpose=purpose,
         number=number,
-        request_id=request_id,
-        started_at=now,
-        sent_at=now,
-        user_id=event["user_id"],
+        request_id=live.request_id,
+        started_at=live.started_at,
+        sent_at=live.sent_at,
+        user_id=user_id,
         next_url=next_url,
+        failed_attempts=current.failed_attempts
+        if current and current.request_id == live.request_id
+        else 0,
         decoy=decoy,
         action=action,
         new_number=new_number,
         password_hash=password_hash,
     )
     pending_save(request, pending)
+    if adopted:
+        raise CodeAlreadySent(pending)
+    return pending
+
+
+def request_start(
+    request: HttpRequest, *, number: str, decoy: bool, step: str, event: dict
+) -> tuple[LiveRequest, bool]:
+    """Start a request for `number`, or return the live one this site started for `step`.
+
+    Returns the request and whether it was adopted (nothing sent). The pages
+    and the API both start through here, so a number has one code on its way
+    whichever entry point asked. An adopted request costs nothing and counts
+    against no send limit; its checks count against the request as before.
+    A live request for another step is refused as ConcurrentVerification,
+    naming it. `event` holds the verification_event fields (purpose, number,
+    user_id).
+    """
+    # The site's rules on numbers hold for an adopted request too: a country
+    # or number type refused since the code went out gets no further.
+    refusal = defences.number_refusal(number)
+    if refusal is not None:
+        verification_event(request, outcome=Outcome.REFUSED, detail=refusal.reason, **event)
+        raise refusal
+    try:
+        live, claim = live_request_claim(number, decoy=decoy)
+    except StartUnderWay as exc:
+        verification_event(
+            request, outcome=Outcome.UPSTREAM_ERROR, detail="start under way", **event
+        )
+        raise ProviderUnavailable("another start for the number is still under way") from exc
+    if live is not None:
+        if live.step != step:
+            verification_event(request, outcome=Outcome.REFUSED, detail="concurrent", **event)
+            raise ConcurrentVerification(
+                "a code for another step is on its way", request_id=live.request_id
+            )
+        try:
+            limits.limit_adopt(request, number=number)
+        except RateLimited as exc:
+            verification_event(request, outcome=Outcome.RATE_LIMITED, detail=exc.scope, **event)
+            raise
+        logger.info(
+            "verification adopted purpose=%s number=%s",
+            event["purpose"],
+            mask_phone_number(number),
+        )
+        return live, True
+    try:
+        limit_send(request, event)
+        backend = verification_backend(decoy=decoy)
+        if not decoy:
+            event["backend"] = backend.name
+        try:
+            request_id = upstream_latency.run("start", backend.start, number, decoy=decoy)
+        except VerificationError as exc:
+            detail = "concurrent" if isinstance(exc, ConcurrentVerification) else exc.status
+            verification_event(request, outcome=outcome_for_error(exc), detail=detail, **event)
+            raise
+    except BaseException:
+        live_request_release(number, decoy=decoy, token=claim)
+        raise
+    now = time.time()
+    live = LiveRequest(request_id=request_id, step=step, decoy=decoy, started_at=now, sent_at=now)
+    live_request_save(number, live)
     defences.conversion_watch()
     verification_event(
         request,
@@ -288,7 +395,7 @@ def verification_start(
         detail=DECOY_DETAIL if decoy else "",
         **event,
     )
-    return pending
+    return live, False
 
 
 def limit_send(request: HttpRequest, event: dict) -> None:
@@ -355,11 +462,9 @@ def verification_check(request: HttpRequest, *, code: str) -> PendingVerificatio
         raise
     try:
         backend = verification_backend(decoy=pending.decoy)
-        if pending.decoy:
-            upstream_latency.imitate("check")
-            result = backend.check(pending.request_id, code)
-        else:
-            result = upstream_latency.measure("check", backend.check, pending.request_id, code)
+        result = upstream_latency.run(
+            "check", backend.check, pending.request_id, code, decoy=pending.decoy
+        )
     except VerificationError as exc:
         _pending_event(request, pending, outcome_for_error(exc), detail=exc.status)
         if isinstance(exc, (IncorrectCode, TooManyAttempts)):
@@ -369,8 +474,10 @@ def verification_check(request: HttpRequest, *, code: str) -> PendingVerificatio
             pending_save(request, pending)
         elif isinstance(exc, VerificationEnded):
             pending_clear(request)
+            live_request_end(pending.number, decoy=pending.decoy, request_id=pending.request_id)
         raise
     pending_clear(request)
+    live_request_end(pending.number, decoy=pending.decoy, request_id=pending.request_id)
     _pending_event(
         request,
         pending,
@@ -391,6 +498,7 @@ def verification_resend(request: HttpRequest) -> PendingVerification:
     # possible once the old one is cancelled (refused in its first 30 s).
     with contextlib.suppress(VerificationExpired):
         backend.cancel(pending.request_id)
+    live_request_end(pending.number, decoy=pending.decoy, request_id=pending.request_id)
     try:
         pending.request_id = backend.start(pending.number)
     except VerificationError as exc:
@@ -403,6 +511,14 @@ def verification_resend(request: HttpRequest) -> PendingVerification:
     pending.started_at = pending.sent_at = now
     pending.failed_attempts = 0
     pending_save(request, pending)
+    live = LiveRequest(
+        request_id=pending.request_id,
+        step=pending_step(pending),
+        decoy=pending.decoy,
+        started_at=now,
+        sent_at=now,
+    )
+    live_request_save(pending.number, live)
     _pending_event(request, pending, Outcome.STARTED, detail="resend")
     return pending
 
@@ -416,9 +532,16 @@ def verification_call(request: HttpRequest) -> PendingVerification:
         verification_backend(decoy=pending.decoy).trigger_next(pending.request_id)
     except VerificationEnded:
         pending_clear(request)
+        live_request_end(pending.number, decoy=pending.decoy, request_id=pending.request_id)
         raise
     pending.sent_at = time.time()
     pending_save(request, pending)
+    live_request_sent(
+        pending.number,
+        decoy=pending.decoy,
+        request_id=pending.request_id,
+        sent_at=pending.sent_at,
+    )
     _pending_event(request, pending, Outcome.STARTED, detail="call")
     return pending
 
@@ -430,6 +553,7 @@ def verification_cancel(request: HttpRequest) -> bool:
     if pending is None:
         return True
     _pending_event(request, pending, Outcome.CANCELLED)
+    live_request_end(pending.number, decoy=pending.decoy, request_id=pending.request_id)
     try:
         verification_backend(decoy=pending.decoy).cancel(pending.request_id)
     except VerificationError:
@@ -437,6 +561,20 @@ def verification_cancel(request: HttpRequest) -> bool:
         # the provider unreachable: cleared here all the same, and said so.
         return False
     return True
+
+
+def verification_abandon(request: HttpRequest) -> None:
+    """Cancel the session's pending verification: the person logs out or in another way.
+
+    Nobody will type its code any more; cancelled upstream, the provider
+    stops its workflow (no call follows the unused SMS).
+    """
+    pending = pending_get(request)
+    if pending is None:
+        return
+    pending_clear(request)
+    _pending_event(request, pending, Outcome.CANCELLED, detail="abandoned")
+    _cancel_quietly(pending)
 
 
 class StepUpAction:
@@ -484,6 +622,8 @@ def password_login_start(
     logged in yet), None when the password was enough.
     """
     if not user.is_2fa_enabled:
+        # A code this session was waiting for will not be typed now.
+        verification_abandon(request)
         login(request, user, backend=AUTHENTICATION_BACKEND)
         return None
     if not user.phone_number_for_2fa:
@@ -516,11 +656,11 @@ def phone_change_start(request: HttpRequest, *, user: User, number: str) -> Pend
     """
     if str(user.phone_number_for_2fa or "") == number:
         raise PhoneNumberUnavailable("this is already the account's number")
-    # Counted before the answer can say a number belongs to someone: the
-    # account page must not be a way to list registered numbers.
     limits.limit_phone_change(request, user_id=user.pk)
-    if User.objects.filter(phone_number_for_2fa=number).exclude(pk=user.pk).exists():
-        raise PhoneNumberUnavailable("the number belongs to another account")
+    # A number of another account is not refused here, which would tell
+    # anyone who has an account: it goes through the code page like any
+    # other, nothing is sent to it (a decoy, see number_holder), and no code
+    # typed for it is ever right.
     if user.phone_number_for_2fa:
         return step_up_start(
             request, user=user, action=StepUpAction.CHANGE_PHONE, new_number=number

@@ -53,7 +53,7 @@ from .verification.exceptions import (
 
 # Everything a person reads about a failure, in one place.
 MESSAGES = {
-    "already_sent": "A code is already on its way to %(number)s. Enter it below.",
+    "already_sent": "We already sent a code to %(number)s a moment ago: type it here.",
     "in_progress": (
         "A code for another step is already on its way to %(number)s. Use it for that step, "
         "or cancel it below, then start again."
@@ -405,6 +405,7 @@ class LogoutView(DjangoLogoutView):
 
     def post(self, request, *args, **kwargs):
         was_authenticated = request.user.is_authenticated
+        services.verification_abandon(request)
         response = super().post(request, *args, **kwargs)
         if was_authenticated:
             messages.info(request, MESSAGES["logged_out"])

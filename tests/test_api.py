@@ -271,8 +271,22 @@ def test_request_without_a_number_is_status_2(client, outbox):
     assert outbox == []
 
 
-def test_a_second_request_to_a_live_number_is_concurrent(client, outbox):
-    start(client)
+def test_a_second_request_for_a_live_number_gets_a_token_for_it(client, outbox):
+    first = start(client)
+    second = start(client)
+
+    assert second != first
+    assert len(outbox) == 1
+    code = last_code(outbox)
+    response = api(client, "check", {"request_id": second, "code": code})
+    assert response.json()["status"] == "0"
+    # One request, so one success: the first token's check finds it over.
+    refused(api(client, "check", {"request_id": first, "code": code}), 400, "6")
+
+
+def test_a_live_request_for_another_step_is_concurrent(client, outbox, user):
+    client.force_login(user)
+    client.post("/account/2fa/disable/")
 
     body = refused(api(client, "request", {"number": NUMBER}), 400, "10")
 
@@ -354,13 +368,14 @@ def test_request_limit_per_ip(client, outbox):
 def test_web_and_api_share_the_start_counters_for_a_number(client, outbox):
     for _ in range(3):
         start_login(client)
-    assert len(outbox) == 1  # the next two found the code already on its way
+        client.post("/verify/cancel/")
+    assert len(outbox) == 3
 
     response = api(Client(REMOTE_ADDR="203.0.113.9"), "request", {"number": NUMBER})
 
     refused(response, 429, "1")
     assert response.has_header("Retry-After")
-    assert len(outbox) == 1
+    assert len(outbox) == 3
 
 
 def test_api_starts_count_for_the_web_login_too(client, outbox):

@@ -99,10 +99,17 @@ def test_wrong_codes_end_the_request(client, answers, backend, vonage_emulator):
     assert len(vonage_emulator.calls("check")) == 3
 
 
-def test_a_second_request_to_a_live_number_is_concurrent(client, answers, backend):
-    start(client, answers)
+def test_a_second_request_for_a_live_number_gets_a_token_for_it(
+    client, answers, backend, vonage_emulator
+):
+    first = start(client, answers)
+    second = start(client, answers)
+    code = vonage_emulator.last_code(NUMBER)
 
-    refused(call(client, answers, "request", {"number": NUMBER}), 400, "10")
+    assert second != first
+    assert len(vonage_emulator.calls("start")) == 1
+    response = call(client, answers, "check", {"request_id": second, "code": code})
+    assert response.json()["status"] == "0"
 
 
 def test_a_request_vonage_has_ended_is_6(client, answers, backend, vonage_emulator):

@@ -195,9 +195,19 @@ def test_a_provider_down_at_check_writes_an_upstream_error_row(client, settings,
     assert rows()[-1].request_id == pending(client)["request_id"]
 
 
-def test_a_second_session_for_a_live_number_writes_a_refused_row(client):
+def test_a_second_session_for_a_live_number_adopts_it_without_a_row(client):
     start_login(client)
     start_login(Client())
+
+    # Nothing was sent the second time: no event, and conversion stays true.
+    assert outcomes() == [Outcome.STARTED]
+
+
+def test_a_second_session_for_another_step_writes_a_refused_row(client, user):
+    start_login(client, user.phone_number_for_2fa)
+    other = Client()
+    other.force_login(user)
+    other.post("/account/2fa/disable/")
 
     assert outcomes() == [Outcome.STARTED, Outcome.REFUSED]
     assert rows()[-1].detail == "concurrent"

@@ -175,12 +175,30 @@ def test_a_second_login_from_the_same_session_keeps_the_code_on_its_way(client, 
     assert verify(client, code)["Location"] == "/"
 
 
-def test_a_login_from_another_session_while_a_code_is_live_must_wait(
+def test_a_login_from_another_session_while_a_code_is_live_adopts_it(
     client, django_user_model, emulator
 ):
+    """A double click or a second tab: one code, and the second browser logs in with it."""
     from django.test import Client
 
     start_login(client)
+    other = Client()
+
+    response = start_login(other)
+
+    assert response["Location"] == "/verify/"
+    assert pending(other)["request_id"] == pending(client)["request_id"]
+    assert len(emulator.calls("start")) == 1
+    assert verify(other, emulator.last_code(NUMBER))["Location"] == "/"
+
+
+def test_a_live_request_the_site_does_not_know_must_wait(client, django_user_model, emulator):
+    """Vonage's one-request-per-number rule still answers when the site lost its record."""
+    from django.core.cache import cache
+    from django.test import Client
+
+    start_login(client)
+    cache.delete(f"verification:live:real:{NUMBER}")
     other = Client()
 
     response = start_login(other)

@@ -19,12 +19,14 @@ import logging
 from django.http import HttpRequest
 
 from .. import limits
-from ..events import DECOY_DETAIL, Outcome, outcome_for_error, verification_event
+from ..events import Outcome, outcome_for_error, verification_event
 from ..exceptions import RateLimited
+from ..live_requests import live_request_end, live_request_sent, step_digest
 from ..models import Purpose
 from ..services import (
     limit_send,
     number_holder,
+    request_start,
     resend_wait,
     upstream_latency,
     verification_backend,
@@ -50,34 +52,28 @@ logger = logging.getLogger(__name__)
 
 
 def api_verification_request(request: HttpRequest, *, number: str) -> str:
-    """Send a code to `number` and return the token naming the verification."""
-    event = {"purpose": Purpose.API, "number": number}
-    limit_send(request, event)
-    backend = get_backend()
-    event["user_id"], decoy = number_holder(Purpose.API, number)
-    try:
-        if decoy:
-            # As long as a real start takes, or the answer's speed would tell.
-            upstream_latency.imitate("start")
-            request_id = verification_backend(decoy=True).start(number)
-        else:
-            request_id = upstream_latency.measure("start", backend.start, number)
-    except VerificationError as exc:
-        verification_event(
-            request,
-            outcome=outcome_for_error(exc),
-            backend="" if decoy else backend.name,
-            detail=exc.status,
-            **event,
-        )
-        raise
-    if decoy:
-        verification_event(request, outcome=Outcome.STARTED, detail=DECOY_DETAIL, **event)
-    else:
-        verification_event(
-            request, outcome=Outcome.STARTED, backend=backend.name, request_id=request_id, **event
-        )
-    return token_issue(request_id=request_id, number=number, decoy=decoy)
+    """Send a code to `number` and return the token naming the verification.
+
+    When the number already has a live login request started here (the same
+    app asking twice, or the site), nothing is sent: the token names that
+    request, whose code is on its way.
+    """
+    user_id, decoy = number_holder(Purpose.API, number)
+    event = {"purpose": Purpose.API, "number": number, "user_id": user_id}
+    live, _adopted = request_start(
+        request,
+        number=number,
+        decoy=decoy,
+        step=step_digest(purpose=Purpose.API, user_id=user_id),
+        event=event,
+    )
+    return token_issue(
+        request_id=live.request_id,
+        number=number,
+        decoy=decoy,
+        started_at=live.started_at,
+        sent_at=live.sent_at,
+    )
 
 
 def api_verification_check(
@@ -92,17 +88,20 @@ def api_verification_check(
         _event(request, backend, verification, Outcome.RATE_LIMITED)
         raise
     try:
-        if verification.decoy:
-            upstream_latency.imitate("check")
-            result = verification_backend(decoy=True).check(verification.request_id, code)
-        else:
-            result = upstream_latency.measure("check", backend.check, verification.request_id, code)
+        result = upstream_latency.run(
+            "check",
+            verification_backend(decoy=verification.decoy).check,
+            verification.request_id,
+            code,
+            decoy=verification.decoy,
+        )
     except VerificationError as exc:
         if isinstance(exc, (IncorrectCode, TooManyAttempts)):
             limits.record_wrong_code(request, number=verification.number)
         _refused(request, backend, verification, exc, detail=exc.status)
         raise
     token_revoke(verification)
+    _live_end(verification)
     _event(
         request,
         backend,
@@ -124,6 +123,7 @@ def api_verification_cancel(request: HttpRequest, *, token: str, number: str | N
         _refused(request, backend, verification, exc, detail=f"cancel {exc.status}")
         raise
     token_revoke(verification)
+    _live_end(verification)
     _event(request, backend, verification, Outcome.CANCELLED)
 
 
@@ -145,7 +145,13 @@ def api_verification_next(request: HttpRequest, *, token: str, number: str | Non
     except VerificationError as exc:
         _refused(request, backend, verification, exc, detail=f"next {exc.status}")
         raise
-    token_record_sent(verification)
+    verification = token_record_sent(verification)
+    live_request_sent(
+        verification.number,
+        decoy=verification.decoy,
+        request_id=verification.request_id,
+        sent_at=verification.sent_at,
+    )
     # Logged like the web's call: a code sent again.
     _event(request, backend, verification, Outcome.STARTED, detail="call")
 
@@ -183,6 +189,13 @@ def _refused(
     _event(request, backend, verification, outcome_for_error(exc), detail=detail)
     if isinstance(exc, VerificationEnded):
         token_revoke(verification)
+        _live_end(verification)
+
+
+def _live_end(verification: ApiVerification) -> None:
+    live_request_end(
+        verification.number, decoy=verification.decoy, request_id=verification.request_id
+    )
 
 
 def _event(

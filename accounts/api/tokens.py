@@ -66,16 +66,27 @@ def _signer() -> signing.TimestampSigner:
     return signing.TimestampSigner(salt=SALT)
 
 
-def token_issue(*, request_id: str, number: str, decoy: bool = False) -> str:
-    """Remember a started verification and return the token that names it."""
+def token_issue(
+    *,
+    request_id: str,
+    number: str,
+    decoy: bool = False,
+    started_at: float | None = None,
+    sent_at: float | None = None,
+) -> str:
+    """Remember a started verification and return the token that names it.
+
+    `started_at` and `sent_at` default to now; a request adopted from another
+    holder keeps its own (its code expires when it was always going to).
+    """
     now = time.time()
     verification = ApiVerification(
         handle=secrets.token_urlsafe(18),
         request_id=request_id,
         number=number,
         decoy=decoy,
-        started_at=now,
-        sent_at=now,
+        started_at=started_at or now,
+        sent_at=sent_at or now,
     )
     _save(verification)
     return _signer().sign(verification.handle)
