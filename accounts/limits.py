@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
+import logging
 import time
 import unicodedata
 
@@ -21,6 +22,11 @@ from django_ratelimit.core import get_usage
 
 from . import defences
 from .exceptions import RateLimited, SendingPaused, WrongCodeLockout
+
+logger = logging.getLogger(__name__)
+# A proxy count the requests contradict is a setting to fix, not an event:
+# said once per process (the first such request), not once per request.
+_proxy_count_warned = False
 
 
 def client_ip(request) -> str:
@@ -47,8 +53,21 @@ def _client_ip(request) -> str:
     proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     if proxies <= 0:
         return remote_addr
-    forwarded = [entry.strip() for entry in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    header = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    forwarded = [entry.strip() for entry in header.split(",")] if header else []
     if len(forwarded) < proxies:
+        global _proxy_count_warned
+        if not _proxy_count_warned:
+            _proxy_count_warned = True
+            logger.warning(
+                "TRUSTED_PROXY_COUNT=%d, but a request from %s came with %d X-Forwarded-For "
+                "entries: it did not come through that many proxies, so limits count it "
+                "against REMOTE_ADDR. Set TRUSTED_PROXY_COUNT to the number of proxies in "
+                "front of the site (0 for none). Logged once per process.",
+                proxies,
+                remote_addr,
+                len(forwarded),
+            )
         return remote_addr
     try:
         return str(ipaddress.ip_address(forwarded[-proxies]))
