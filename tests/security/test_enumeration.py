@@ -209,3 +209,50 @@ def test_calling_then_cancelling_through_vonage_gets_the_same_answer_for_both(
         answers[number] = [calls, answer(browser.post("/verify/cancel/", follow=True))]
     assert_same_answers(answers[REGISTERED], answers[UNKNOWN])
     assert {message.number for message in vonage_emulator.messages} == {REGISTERED}
+
+
+def account_phone_transcript(number: str, outbox, *, current: str | None) -> list[tuple]:
+    """Add `number` on the account page as a logged-in prober would; return every answer.
+
+    `current` is the prober's own phone, if any: its step-up code comes first.
+    """
+    from tests.factories import UserFactory
+
+    with_phone = current is not None
+    prober = UserFactory(phone_number_for_2fa=current)
+    browser = attacker()
+    browser.force_login(prober)
+    transcript = [answer(browser.post("/account/phone/", {"number": number}, follow=True))]
+    if with_phone:
+        # The step-up to the prober's own phone comes first, with its right code.
+        step_up = [message.code for message in outbox if message.number == current][-1]
+        transcript.append(answer(browser.post("/verify/", {"code": step_up}, follow=True)))
+    for _ in range(3):
+        sent = [message.code for message in outbox if message.number == number]
+        guess = wrong_code(sent[-1] if sent else "123456")
+        transcript.append(answer(browser.post("/verify/", {"code": guess}, follow=True)))
+    transcript.append(answer(browser.get("/account/", follow=True)))
+    return [_without_username(step, prober.username) for step in transcript]
+
+
+def _without_username(step: tuple, username: str) -> tuple:
+    redirects, status, page = step
+    return redirects, status, page.replace(username, "PROBER")
+
+
+@pytest.mark.parametrize(
+    "phones",
+    [(None, None), ("+14155550177", "+14155551277")],
+    ids=["first phone", "change of phone"],
+)
+def test_the_account_page_answers_a_taken_number_like_a_free_one(outbox, phones):
+    """Adding another account's number tells nothing: same pages, nothing sent to it."""
+    # Two probers whose own phones (if any) are masked alike.
+    taken = account_phone_transcript(REGISTERED, outbox, current=phones[0])
+    free = account_phone_transcript(UNKNOWN, outbox, current=phones[1])
+
+    assert_same_answers(taken, free)
+    # The refusal comes only at the end, as for three wrong codes.
+    assert taken[0][0] == ["/verify/"]
+    assert "Wrong code too many times" in taken[-2][2]
+    assert REGISTERED not in {message.number for message in outbox}
