@@ -118,7 +118,7 @@ def test_login_page_has_one_phone_field(client):
     assert 'type="tel"' in field
     assert 'autocomplete="tel"' in field
     assert 'name="csrfmiddlewaretoken"' in html
-    assert re.search(r'<form method="post" action="/login/" novalidate>', html)
+    assert re.search(r'<form method="post" action="/login/" novalidate data-send-once>', html)
 
 
 def test_valid_number_starts_a_verification_and_goes_to_verify(client, outbox):
@@ -250,8 +250,10 @@ def test_verify_page_says_where_the_code_went(client):
     assert 'inputmode="numeric"' in field
     assert 'autocomplete="one-time-code"' in field
     assert '<label for="id_code">Code</label>' in html
-    for action in ("/verify/resend/", "/verify/call/", "/verify/cancel/"):
-        assert f'<form method="post" action="{action}">' in html
+    # The forms that send a code are marked for static/js/send-once.js.
+    for action in ("/verify/resend/", "/verify/call/"):
+        assert f'<form method="post" action="{action}" data-send-once>' in html
+    assert '<form method="post" action="/verify/cancel/">' in html
 
 
 def test_right_code_logs_in_with_a_new_session_and_goes_home(client, outbox, user):
