@@ -31,6 +31,7 @@ import dataclasses
 import hashlib
 import secrets
 import time
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
@@ -40,6 +41,11 @@ from .models import Purpose
 KEY_PREFIX = "verification:live"
 # How often a start that found another one under way looks again.
 POLL_SECONDS = 0.05
+# How long a request may stay live at the provider once the site no longer
+# takes its code: Verify v2 waits up to 900 s per channel, two channels. Its
+# record is kept that long, so that the next start for the number can cancel
+# it instead of meeting the provider's one-request-per-number refusal.
+STALE_SECONDS = 1800
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +61,17 @@ class LiveRequest:
     @property
     def expires_at(self) -> float:
         return self.started_at + settings.VERIFY_CODE_TTL
+
+
+class Claim(NamedTuple):
+    """What a start found for its number: a live request to adopt, or the right to start."""
+
+    live: LiveRequest | None
+    # Set when the caller may start: it must save or release the claim.
+    token: str = ""
+    # A request of this site whose code the site no longer takes, but which
+    # may still be live at the provider: cancel it before starting.
+    stale_request_id: str = ""
 
 
 class StartUnderWay(Exception):
@@ -108,11 +125,11 @@ def _load(data) -> LiveRequest | None:
     return live
 
 
-def live_request_claim(number: str, *, decoy: bool) -> tuple[LiveRequest | None, str]:
+def live_request_claim(number: str, *, decoy: bool) -> Claim:
     """Return the number's live request, or claim the number for a new start.
 
-    Returns `(live, "")` when a request is live, and `(None, token)` when the
-    caller now holds the claim and must either save its new request
+    `Claim.live` is the request to adopt; otherwise the caller holds the
+    claim (`Claim.token`) and must either save its new request
     (`live_request_save`) or give the claim back (`live_request_release`).
     A claim held by another start is waited on; StartUnderWay when it is
     still held after the longest a start may take.
@@ -126,25 +143,27 @@ def live_request_claim(number: str, *, decoy: bool) -> tuple[LiveRequest | None,
         # add() is atomic in every cache the site supports: of two starts
         # racing for one number, one claims it and the other waits.
         if cache.add(key, {"claim": token}, _claim_seconds()):
-            return None, token
+            return Claim(None, token)
         data = cache.get(key)
         live = _load(data)
         if live is not None:
-            return live, ""
+            return Claim(live)
         if not isinstance(data, dict) or "claim" not in data:
             # An ended, expired or unreadable record: take its place. Two
             # starts may both get here; the provider's own one-request-per-
             # number rule then refuses the second.
             cache.set(key, {"claim": token}, _claim_seconds())
-            return None, token
+            stale = data.get("request_id", "") if isinstance(data, dict) else ""
+            return Claim(None, token, stale_request_id=str(stale))
         if time.monotonic() >= deadline:
             raise StartUnderWay
         time.sleep(POLL_SECONDS)
 
 
 def live_request_save(number: str, live: LiveRequest) -> None:
-    """Remember `live` as the number's request until its code expires."""
-    timeout = max(1, int(live.expires_at - time.time()))
+    """Remember `live` as the number's request: adoptable until its code expires,
+    then known as stale while the provider may still hold it."""
+    timeout = max(1, int(live.expires_at - time.time())) + STALE_SECONDS
     cache.set(_key(number, decoy=live.decoy), dataclasses.asdict(live), timeout)
 
 
@@ -166,6 +185,6 @@ def live_request_sent(number: str, *, decoy: bool, request_id: str, sent_at: flo
 def live_request_end(number: str, *, decoy: bool, request_id: str) -> None:
     """Forget `request_id` as the number's request: it was used, ended or cancelled."""
     key = _key(number, decoy=decoy)
-    live = _load(cache.get(key))
-    if live is not None and live.request_id == request_id:
+    data = cache.get(key)
+    if isinstance(data, dict) and data.get("request_id") == request_id:
         cache.delete(key)

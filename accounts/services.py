@@ -347,7 +347,7 @@ def request_start(
         verification_event(request, outcome=Outcome.REFUSED, detail=refusal.reason, **event)
         raise refusal
     try:
-        live, claim = live_request_claim(number, decoy=decoy)
+        live, claim, stale_request_id = live_request_claim(number, decoy=decoy)
     except StartUnderWay as exc:
         verification_event(
             request, outcome=Outcome.UPSTREAM_ERROR, detail="start under way", **event
@@ -375,6 +375,8 @@ def request_start(
         backend = verification_backend(decoy=decoy)
         if not decoy:
             event["backend"] = backend.name
+        if stale_request_id:
+            _cancel_stale(request, backend, stale_request_id, decoy=decoy, event=event)
         try:
             request_id = upstream_latency.run("start", backend.start, number, decoy=decoy)
         except VerificationError as exc:
@@ -396,6 +398,28 @@ def request_start(
         **event,
     )
     return live, False
+
+
+def _cancel_stale(request, backend, request_id: str, *, decoy: bool, event: dict) -> None:
+    """Cancel a request of the number whose code expired here unused: nobody will type it.
+
+    The provider may keep it live longer than the site takes its code (a long
+    channel timeout, so that no call comes unasked); left alone, it would
+    refuse this start as concurrent.
+    """
+    try:
+        backend.cancel(request_id)
+    except VerificationError:
+        # Over already, or the provider refuses (after a call): the start
+        # below finds out.
+        return
+    verification_event(
+        request,
+        outcome=Outcome.CANCELLED,
+        request_id="" if decoy else request_id,
+        detail="abandoned",
+        **event,
+    )
 
 
 def limit_send(request: HttpRequest, event: dict) -> None:

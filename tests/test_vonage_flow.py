@@ -417,3 +417,26 @@ def test_another_number_is_not_held_up_by_a_live_request(client, emulator):
 
     assert response["Location"] == "/verify/"
     assert pending(client)["number"] == OTHER_NUMBER
+
+
+def test_coming_back_after_the_code_expired_gets_a_new_code(client, emulator, time_machine):
+    """Vonage keeps the unused request live past the site's code lifetime (no call
+    unasked): the next start cancels it instead of meeting Vonage's refusal."""
+    from django.conf import settings
+    from django.test import Client
+
+    time_machine.move_to("2030-01-01 12:00Z", tick=False)
+    start_login(client)
+    first = pending(client)["request_id"]
+    later = settings.VERIFY_CODE_TTL + 1
+    time_machine.shift(later)
+    emulator.advance(later)
+    returning = Client()
+
+    response = start_login(returning)
+
+    assert response["Location"] == "/verify/"
+    assert emulator.state_of(first) == "CANCELLED"
+    assert pending(returning)["request_id"] != first
+    assert len(emulator.calls("start")) == 2
+    assert verify(returning, emulator.last_code(NUMBER))["Location"] == "/"

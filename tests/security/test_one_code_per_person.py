@@ -219,26 +219,26 @@ def test_the_api_gets_a_token_for_the_web_login_on_its_way(client, outbox):
 
 def test_a_start_waits_for_the_one_under_way_and_adopts_it(concurrent_database):
     """The claim that makes the second of two racing starts wait for the first."""
-    live, claim = live_request_claim(NUMBER, decoy=False)
+    live, claim, _stale = live_request_claim(NUMBER, decoy=False)
     assert live is None and claim
     started = LiveRequest(
         request_id="req-1", step="s", decoy=False, started_at=time.time(), sent_at=time.time()
     )
     threading.Timer(0.2, live_request_save, args=(NUMBER, started)).start()
 
-    adopted, second_claim = live_request_claim(NUMBER, decoy=False)
+    adopted, second_claim, _stale = live_request_claim(NUMBER, decoy=False)
 
     assert adopted == started
     assert second_claim == ""
 
 
 def test_a_failed_start_lets_the_next_one_try(concurrent_database):
-    _live, claim = live_request_claim(NUMBER, decoy=False)
+    _live, claim, _stale = live_request_claim(NUMBER, decoy=False)
     threading.Timer(
         0.2, live_request_release, args=(NUMBER,), kwargs={"decoy": False, "token": claim}
     ).start()
 
-    live, second_claim = live_request_claim(NUMBER, decoy=False)
+    live, second_claim, _stale = live_request_claim(NUMBER, decoy=False)
 
     assert live is None and second_claim and second_claim != claim
 
