@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import logging
 import math
 import secrets
@@ -19,9 +18,8 @@ import time
 from django.conf import settings
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth.hashers import make_password
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from django.utils import timezone
 
 from . import defences, limits
 from .events import DECOY_DETAIL, Outcome, outcome_for_error, verification_event
@@ -810,26 +808,3 @@ def _user_create_for_phone(number: str) -> User:
             raise NoPendingVerification from None
         return user
 
-
-def user_last_login_update(sender, user: User, **kwargs) -> None:
-    """Save the time of `user`'s login: Django's update_last_login, in one written-out UPDATE.
-
-    Connected to user_logged_in in its place (AccountsConfig.ready). Django's
-    saves the user with update_fields, building the UPDATE through the ORM:
-    about 0.3 ms of CPU on every login, three times what sending it costs
-    (measured in process). User has no save signals to miss.
-    """
-    user.last_login = timezone.now()
-    connection = connections[DEFAULT_DB_ALIAS]
-    field, sql = _last_login_statement(connection.vendor)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [field.get_db_prep_save(user.last_login, connection), user.pk])
-
-
-@functools.cache
-def _last_login_statement(vendor: str):
-    meta = User._meta
-    field = meta.get_field("last_login")
-    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
-    table, column, pk = quote(meta.db_table), quote(field.column), quote(meta.pk.column)
-    return field, f"UPDATE {table} SET {column} = %s WHERE {pk} = %s"  # noqa: S608 names from the model

@@ -160,9 +160,8 @@ if CACHES["default"]["BACKEND"] not in ATOMIC_SHARED_CACHE_BACKENDS:
     SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 AUTH_USER_MODEL = "accounts.User"
-# Django's ModelBackend, with the user of a session read by a written-out
-# SELECT (accounts/backends.py): about 0.4 ms less CPU on every page of a
-# logged-in person.
+# Django's ModelBackend under the path the site's sessions store
+# (accounts/backends.py).
 AUTHENTICATION_BACKENDS = ["accounts.backends.ModelBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
