@@ -114,6 +114,12 @@ DATABASES = {
 # database costs a ping, not a failed request.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A transaction takes SQLite's write lock when it begins, so requests that
+    # write together wait their turn (the 5 s busy timeout) instead of failing
+    # with "database is locked": Django's database cache reads, then writes,
+    # and lost its writes (rate-limit counters, codes) when two collided.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("transaction_mode", "IMMEDIATE")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Caches hold the rate-limit counters and the console backend's pending codes,
