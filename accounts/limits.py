@@ -1,8 +1,9 @@
 """Rate limits on sending and checking codes, shared by the web pages and the API.
 
-Counters live in the default cache (django-ratelimit), under group names that
-every entry point uses, so a client cannot get around a limit by switching
-between them. Rates come from settings (VERIFY_RATE_*).
+Counters live in the default cache (django-ratelimit's keys and windows), under
+group names that every entry point uses, so a client cannot get around a limit
+by switching between them. Rates come from settings (VERIFY_RATE_*). A request
+that one limit refuses is counted by none: refusals use up nobody's allowance.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import unicodedata
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.db import DatabaseCache
+from django.db import connections, router, transaction
 from django_ratelimit import ALL
 from django_ratelimit import core as ratelimit_core
-from django_ratelimit.core import get_usage
 
 from . import defences
 from .exceptions import RateLimited, SendingPaused, WrongCodeLockout
@@ -95,76 +97,63 @@ def client_key(request) -> str:
     return str(ipaddress.ip_network(f"{ip}/{settings.RATELIMIT_IPV6_MASK}", strict=False))
 
 
-def _usage(request, *, group, value, rate, increment):
-    return get_usage(
-        request, group=group, key=lambda _group, _request: value, rate=rate, increment=increment
-    )
+def _count(request, hits, *, peek=(), then=()) -> list[tuple[str, int, int, int]]:
+    """Count one hit on each (group, value, rate) of `hits` and `then`, and read those
+    of `peek`, unless one of them refuses: then none is counted.
 
+    A hit refuses when its counter already stands at its limit, a read when
+    it has reached it (a lockout). All or nothing: a request one limit refuses
+    is counted by no other, so that refused requests cannot use up a number's,
+    a range's or the site's allowance, nor a client's. Counters are looked at
+    in order, `hits`, `peek`, then `then`, up to the first that refuses.
 
-def _count(request, limits, *, peek=(), then=()) -> list[tuple[str, int, int, int]]:
-    """Count one hit on each (group, value, rate) of `limits`, read those of `peek`,
-    then, unless one of those refuses, count a hit on each of `then`.
-
-    Return (group, count, limit, time_left) for each, in that order, `then`
-    left out when it was not counted. A hit refuses once its count is over
-    the limit, a read once it has reached it (a lockout). With Redis the
-    whole step is one script, one round trip; other caches go through
-    django-ratelimit one counter at a time.
+    Return (group, count, limit, time_left) for each counter looked at, the
+    count a hit has with this request. With Redis the whole step is one
+    script, one round trip; other caches count one counter at a time and give
+    the hits back when one refuses.
     """
     if not getattr(settings, "RATELIMIT_ENABLE", True):
         return []
     counters = [
-        *[(counter, _HIT) for counter in limits],
+        *[(counter, _HIT) for counter in hits],
         *[(counter, _READ) for counter in peek],
-        *[(counter, _THEN) for counter in then],
+        *[(counter, _HIT) for counter in then],
     ]
     cache = caches[settings.RATELIMIT_USE_CACHE]
     if type(cache).__module__.startswith("django_redis"):
         return _count_in_redis(cache, counters)
-    counted = []
-    refused = False
-    for (group, value, rate), mode in counters:
-        if mode == _THEN and refused:
-            break
-        usage = _usage(request, group=group, value=value, rate=rate, increment=mode != _READ)
-        if usage is None:
-            continue
-        if usage["should_limit"] and not usage["limit"]:
-            # The cache could not count (django-ratelimit's answer then): fail closed.
-            counted.append((group, 1, 0, 60))
-        else:
-            counted.append((group, usage["count"], usage["limit"], usage["time_left"]))
-        _group, count, limit, _left = counted[-1]
-        refused = refused or (count >= limit if mode == _READ else mode == _HIT and count > limit)
-    return counted
+    with _one_at_a_time(cache):
+        return _count_in_cache(cache, counters)
 
 
-_HIT, _READ, _THEN = "hit", "read", "then"
+_HIT, _READ = "hit", "read"
 
-# The counting of _count() inside Redis. KEYS are the counters, ARGV holds
-# "mode limit seconds-to-live" for each. A counter is opened with its
-# window's lifetime, as django-ratelimit's add() and incr() would.
+# The counting of _count() inside Redis, atomic. KEYS are the counters, ARGV
+# holds "mode limit seconds-to-live" for each. Every counter is read first;
+# only when none refuses are the hits counted, each opened with its window's
+# lifetime, as django-ratelimit's add() and incr() would.
 _COUNT_SCRIPT = """
 local counts = {}
 local refused = false
 for i, key in ipairs(KEYS) do
-  local mode, limit, ttl = string.match(ARGV[i], "^(%a+) (%d+) (%d+)$")
-  limit = tonumber(limit)
-  if mode == "then" and refused then
-    break
-  end
-  local count
-  if mode == "read" then
-    count = tonumber(redis.call("GET", key)) or 0
-    refused = refused or count >= limit
+  local mode, limit = string.match(ARGV[i], "^(%a+) (%d+)")
+  local count = tonumber(redis.call("GET", key)) or 0
+  if mode == "hit" then
+    count = count + 1
+    refused = count > tonumber(limit)
   else
-    count = redis.call("INCR", key)
-    if count == 1 then
-      redis.call("EXPIRE", key, ttl)
-    end
-    refused = refused or (mode == "hit" and count > limit)
+    refused = count >= tonumber(limit)
   end
   counts[i] = count
+  if refused then
+    return counts
+  end
+end
+for i, key in ipairs(KEYS) do
+  local mode, _, ttl = string.match(ARGV[i], "^(%a+) (%d+) (%d+)$")
+  if mode == "hit" and redis.call("INCR", key) == 1 then
+    redis.call("EXPIRE", key, ttl)
+  end
 end
 return counts
 """
@@ -176,18 +165,26 @@ def _split_rate(rate: str) -> tuple[int, int]:
     return ratelimit_core._split_rate(rate)
 
 
+def _counter_key(group: str, value: str, rate: str) -> tuple[str, int, int, int]:
+    """Return (cache key, limit, seconds to live, end of window) of a counter.
+
+    The same keys and windows as django-ratelimit's get_usage (its private
+    helpers, from the pinned 4.1.0), so readers through get_usage agree.
+    _make_cache_key takes the rate already split, as its own _split_rate does.
+    """
+    limit, period = _split_rate(rate)
+    window = ratelimit_core._get_window(value, period)
+    key = ratelimit_core._make_cache_key(group, window, (limit, period), value, ALL)
+    return key, limit, period + ratelimit_core.EXPIRATION_FUDGE, window
+
+
 def _count_in_redis(cache, counters):
-    # The same keys and windows as django-ratelimit's get_usage (its private
-    # helpers, from the pinned 4.1.0), so readers through get_usage agree.
-    # _make_cache_key takes the rate already split, as its own _split_rate does.
     now = int(time.time())
     keys, args, windows = [], [], []
     for (group, value, rate), mode in counters:
-        limit, period = _split_rate(rate)
-        window = ratelimit_core._get_window(value, period)
-        key = ratelimit_core._make_cache_key(group, window, (limit, period), value, ALL)
+        key, limit, ttl, window = _counter_key(group, value, rate)
         keys.append(cache.make_key(key))
-        args.append(f"{mode} {limit} {period + ratelimit_core.EXPIRATION_FUDGE}")
+        args.append(f"{mode} {limit} {ttl}")
         windows.append((group, limit, window))
     client = cache.client.get_client(write=True)
     counts = _count_script(client)(keys=keys, args=args, client=client)
@@ -201,6 +198,74 @@ def _count_in_redis(cache, counters):
 def _count_script(client):
     # A Script runs by its SHA1 and loads itself into a Redis that lost it.
     return client.register_script(_COUNT_SCRIPT)
+
+
+def _count_in_cache(cache, counters):
+    # Memcached and LocMem increment atomically but know nothing of several
+    # keys at once: hits are counted as they come and given back when one
+    # refuses. Under a race that may refuse a request that would have fitted,
+    # never let one through that does not.
+    now = int(time.time())
+    counted, taken = [], []
+    refused = False
+    for (group, value, rate), mode in counters:
+        key, limit, ttl, window = _counter_key(group, value, rate)
+        count = _hit(cache, key, ttl) if mode == _HIT else cache.get(key, 0)
+        if count is None:
+            # The cache could not count: fail closed, for a minute.
+            counted.append((group, 1, 0, 60))
+            refused = True
+            break
+        if mode == _HIT:
+            taken.append(key)
+        counted.append((group, count, limit, window - now))
+        refused = count > limit if mode == _HIT else count >= limit
+        if refused:
+            break
+    if refused:
+        for key in taken:
+            with contextlib.suppress(ValueError):
+                cache.decr(key)
+    return counted
+
+
+def _hit(cache, key: str, ttl: int) -> int | None:
+    """Count one on `key`, opened for `ttl` seconds; return the count, None when the cache fails."""
+    if cache.add(key, 1, ttl):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:
+        # Expired between the two, or the cache could not write: once more.
+        return 1 if cache.add(key, 1, ttl) else None
+
+
+@contextlib.contextmanager
+def _one_at_a_time(cache):
+    """On a database cache, run the block as one transaction no other counting interleaves.
+
+    Django's database cache increments with a read and a write: two requests
+    counting together would both read 4 and both write 5. On SQLite the
+    transaction holds the database's write lock from its start (the settings
+    make SQLite transactions IMMEDIATE), so others wait their turn (the busy
+    timeout) instead of failing; on PostgreSQL an advisory lock does the same.
+    Other caches count atomically themselves.
+    """
+    if not isinstance(cache, DatabaseCache):
+        yield
+        return
+    alias = router.db_for_write(cache.cache_model_class)
+    with transaction.atomic(using=alias):
+        connection = connections[alias]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_COUNTING_LOCK])
+        yield
+
+
+# PostgreSQL's advisory lock held while the database cache counts: any
+# number no other part of the site takes.
+_COUNTING_LOCK = 0x5057_4C53
 
 
 WRONG_CODES = "verify.wrong.number"
@@ -244,6 +309,10 @@ def limit_start(request, *, number: str) -> None:
     the site-wide caps are reached. Refusals never reach the provider.
     """
     refusal = defences.number_refusal(number)
+    if refusal:
+        # Nothing can go out to this number, whatever the limits say: it is
+        # counted nowhere.
+        raise refusal
     caps = [
         (f"{SITE_CAPS}.hour", "site", f"{settings.VERIFY_MAX_SENDS_PER_HOUR}/h"),
         (f"{SITE_CAPS}.day", "site", f"{settings.VERIFY_MAX_SENDS_PER_DAY}/d"),
@@ -254,11 +323,9 @@ def limit_start(request, *, number: str) -> None:
         # A number locked out for wrong codes would get a code it cannot use,
         # paid for all the same.
         peek=[_wrong_codes(number)],
-        # Only a code that may go out counts against the number, its range
-        # and the site: a client over its limit cannot use theirs up.
-        then=[]
-        if refusal
-        else [
+        # Counted only with the rest (_count): a start refused for the client,
+        # the number or its range uses up nobody else's codes.
+        then=[
             ("verify.start.number", number, settings.VERIFY_RATE_START_PER_NUMBER),
             ("verify.start.prefix", defences.number_prefix(number), settings.VERIFY_PREFIX_RATE),
             # A cap of 0 is no cap.
@@ -266,8 +333,6 @@ def limit_start(request, *, number: str) -> None:
         ],
     )
     _refuse(counted)
-    if refusal:
-        raise refusal
 
 
 def limit_check(request, *, session_key: str, number: str) -> None:
@@ -297,9 +362,12 @@ def limit_adopt(request, *, number: str) -> None:
 
 
 def record_wrong_code(request, *, number: str) -> None:
-    """Count a wrong code for `number`, whatever the session or client."""
-    group, value, rate = _wrong_codes(number)
-    _usage(request, group=group, value=value, rate=rate, increment=True)
+    """Count a wrong code for `number`, whatever the session or client.
+
+    Counted up to the limit, where the number is locked out; checks of a
+    locked number are refused before they reach the provider.
+    """
+    _count(request, [_wrong_codes(number)])
 
 
 def _password_limits(request, username: str):
@@ -325,12 +393,11 @@ def limit_password_attempt(request, *, username: str) -> None:
 def password_attempt_uncount(request, *, username: str) -> None:
     """Give back the count of an attempt that was not a wrong password."""
     cache = caches[settings.RATELIMIT_USE_CACHE]
-    for group, value, rate in _password_limits(request, username):
-        _limit, period = ratelimit_core._split_rate(rate)
-        window = ratelimit_core._get_window(value, period)
-        key = ratelimit_core._make_cache_key(group, window, rate, value, ALL)
-        with contextlib.suppress(ValueError):
-            cache.decr(key)
+    with _one_at_a_time(cache):
+        for group, value, rate in _password_limits(request, username):
+            key, _limit, _ttl, _window = _counter_key(group, value, rate)
+            with contextlib.suppress(ValueError):
+                cache.decr(key)
 
 
 def limit_phone_change(request, *, user_id: int) -> None:
