@@ -5,6 +5,12 @@ they deliver the message. Codes come from `secrets`, are stored hashed (keyed
 with SECRET_KEY) in the default cache, which every process of the site shares,
 and follow Vonage's rules: a code lives VERIFY_CODE_TTL seconds, three wrong
 codes kill the request, and one request per number is live at a time.
+
+Checks that arrive together are counted exactly on every cache the site runs
+on (Redis, Memcached, the database cache, LocMem): each check first takes one
+of the request's three attempts with `cache.add`, the one operation every
+cache does atomically, so no two checks get the same attempt and a fourth
+finds none left.
 """
 
 from __future__ import annotations
@@ -83,26 +89,43 @@ class LocalCodeBackend(BaseVerificationBackend):
         record = self._load(request_id)
         if record is None:
             raise VerificationExpired("no live request", request_id=request_id)
+        # The attempt is taken before the code is compared: however many
+        # checks arrive together, at most MAX_WRONG_CODES codes are compared.
+        attempt = self._take_attempt(request_id)
+        if attempt is None:
+            # Checks running at this moment took every attempt, and the one
+            # that took the last ends the request: this check comes after it.
+            raise VerificationExpired("no attempts left", request_id=request_id)
         # A call reads out a new code; the SMS code sent before it still works,
         # as a person who gets both would expect.
-        attempt = self._hash(request_id, code)
-        if any(constant_time_compare(attempt, known) for known in record["code_hashes"]):
+        digest = self._hash(request_id, code)
+        if any(constant_time_compare(digest, known) for known in record["code_hashes"]):
             # delete() reports whether this call removed the key: of two
             # checks racing with the right code, exactly one succeeds.
             if not self.cache.delete(self._request_key(request_id)):
                 raise VerificationExpired("already verified", request_id=request_id)
-            self._forget(request_id, record["number"])
+            self._forget(record["number"])
             return CheckResult(request_id=request_id)
-        attempts_key = self._request_key(request_id) + ":wrong"
-        self.cache.add(attempts_key, 0, self.code_ttl)
-        wrong = self.cache.incr(attempts_key)
-        if wrong >= MAX_WRONG_CODES:
+        if attempt >= MAX_WRONG_CODES:
             self.cache.delete(self._request_key(request_id))
-            self._forget(request_id, record["number"])
+            self._forget(record["number"])
             raise TooManyAttempts("wrong code too many times", request_id=request_id)
         raise IncorrectCode(
-            "wrong code", attempts_left=MAX_WRONG_CODES - wrong, request_id=request_id
+            "wrong code", attempts_left=MAX_WRONG_CODES - attempt, request_id=request_id
         )
+
+    def _take_attempt(self, request_id: str) -> int | None:
+        """Take the first free attempt of the request (1 to MAX_WRONG_CODES); None when none is.
+
+        One key per attempt, claimed with add(): of two checks racing for an
+        attempt, exactly one gets it. The keys are never deleted early, so a
+        check still running when the request ends cannot find a fresh count
+        at zero; they expire with the code, and a request id is never reused.
+        """
+        for attempt in range(1, MAX_WRONG_CODES + 1):
+            if self.cache.add(self._attempt_key(request_id, attempt), True, self.code_ttl):
+                return attempt
+        return None
 
     def cancel(self, request_id: str) -> None:
         record = self._load(request_id)
@@ -113,7 +136,7 @@ class LocalCodeBackend(BaseVerificationBackend):
         if self.cancel_refused_after_next and record["calls"]:
             raise ActionNotAllowed("too late to cancel", request_id=request_id)
         self.cache.delete(self._request_key(request_id))
-        self._forget(request_id, record["number"])
+        self._forget(record["number"])
 
     def trigger_next(self, request_id: str) -> None:
         # Like Vonage's workflow: `next_events` calls after the SMS, then nothing.
@@ -153,19 +176,22 @@ class LocalCodeBackend(BaseVerificationBackend):
             return None
         return record
 
-    def _forget(self, request_id, number):
+    def _forget(self, number):
         # Called once this request's record is deleted: the number is free
         # again. A newer request can hold the number only if it started after
         # that deletion, microseconds ago; checking first would cost a round
         # trip on every login to narrow, not close, that window, whose worst
         # case is two live codes for one number.
-        self.cache.delete_many([self._request_key(request_id) + ":wrong", self._number_key(number)])
+        self.cache.delete(self._number_key(number))
 
     def _hash(self, request_id, code):
         return salted_hmac(self.key_prefix, f"{request_id}:{code}", algorithm="sha256").hexdigest()
 
     def _request_key(self, request_id):
         return f"{self.key_prefix}:request:{request_id}"
+
+    def _attempt_key(self, request_id, attempt):
+        return f"{self.key_prefix}:request:{request_id}:attempt:{attempt}"
 
     def _number_key(self, number):
         return f"{self.key_prefix}:number:{number}"
