@@ -392,8 +392,10 @@ VERIFY_BLOCKED_NUMBER_TYPES = env.list(
 )
 VERIFY_BLOCK_VOIP = env.bool("VERIFY_BLOCK_VOIP", default=False)
 # Codes sent per number range (country code + the first national digits).
-VERIFY_PREFIX_RATE = env.str("VERIFY_PREFIX_RATE", default="10/h")
-VERIFY_PREFIX_DIGITS = env.int("VERIFY_PREFIX_DIGITS", default=5)
+# Six digits is one exchange of 10,000 numbers in North America, where even a
+# busy site sends a few codes in ten minutes and a pumping run dozens.
+VERIFY_PREFIX_RATE = env.str("VERIFY_PREFIX_RATE", default="20/10m")
+VERIFY_PREFIX_DIGITS = env.int("VERIFY_PREFIX_DIGITS", default=6)
 # Site-wide caps on codes sent; past them new starts are refused (and logged
 # at ERROR), while codes already sent still complete. Empty: no cap.
 VERIFY_MAX_SENDS_PER_HOUR = env.int("VERIFY_MAX_SENDS_PER_HOUR", default=1000)

@@ -97,7 +97,7 @@ def assert_refused_on_the_form(browser, response) -> None:
 def test_a_run_over_one_number_range_sends_at_most_the_prefix_rate(settings, outbox):
     count, _period = _split_rate(settings.VERIFY_PREFIX_RATE)
     assert settings.VERIFY_PREFIX_DIGITS <= 7
-    numbers = numbers_in_range("+1415555", 50)  # one range: +1 415 55…
+    numbers = numbers_in_range("+1415555", 50)  # one range: +1 415 555…
 
     answers = pump(numbers)
 
@@ -106,6 +106,24 @@ def test_a_run_over_one_number_range_sends_at_most_the_prefix_rate(settings, out
     assert len(refused) >= 50 - count
     assert all(response.status_code == 429 for response in refused)
     assert "Nothing was sent." in page_text(refused[-1])
+
+
+def test_the_default_range_rate_stops_a_run_and_lets_a_busy_city_through(outbox):
+    """Defaults: a run over one exchange stops early; a city's ten exchanges all get through."""
+    # Thirty people of San Francisco at once, whose numbers share their first
+    # five digits (+1 415 52…), and a run of sixty numbers in +1 415 555….
+    city = [
+        number for exchange in range(520, 530) for number in numbers_in_range(f"+1415{exchange}", 3)
+    ]
+    run = numbers_in_range("+1415555", 60)
+
+    city_answers = pump(city)
+    run_answers = pump(run)
+
+    assert [response.status_code for _browser, response in city_answers] == [302] * len(city)
+    sent_to_the_run = [message for message in outbox if message.number in run]
+    assert 10 <= len(sent_to_the_run) <= 30
+    assert sum(response.status_code == 429 for _browser, response in run_answers) >= 30
 
 
 def test_a_run_over_blocked_countries_sends_nothing(settings, outbox):
