@@ -411,7 +411,7 @@ def test_purge_refuses_less_than_a_day(days):
     ("name", "words"),
     [
         ("createphoneuser", ["--enable-2fa", "--superuser", "changepassword"]),
-        ("verification", ["send", "check", "cancel", "next", "search"]),
+        ("verification", ["send", "check", "cancel", "next", "search", "sweep"]),
         ("purgeverificationlog", ["--days", "--dry-run", "VERIFY_LOG_RETENTION_DAYS"]),
     ],
 )

@@ -1,9 +1,13 @@
-"""manage.py verification: send, check, cancel, move on or look up a code by hand.
+"""manage.py verification: send, check, cancel, move on or look up a code by hand; sweep.
 
 For operators checking their provider set-up or helping someone. Goes through
 the configured backend (VERIFY_BACKEND) like the site does, without the
 site's rate limits, and records each event in the verification log with the
 purpose "operator" so that test codes are not counted as traffic.
+
+`sweep`, run from cron every minute, cancels upstream the requests whose code
+died on the site unused (accounts/abandoned.py); its rows keep the purpose of
+the request they end.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
+from accounts.abandoned import BATCH_SIZE, verification_sweep
 from accounts.events import Outcome, outcome_for_error, verification_event
 from accounts.models import Purpose, VerificationLog
 from accounts.phone import InvalidPhoneNumber, mask_phone_number, phone_number_parse
@@ -66,7 +71,8 @@ NUMBER_EVENT_KEYS = {"to", "number", "msisdn", "phone_number"}
 class Command(BaseCommand):
     help = (
         "Send, check, cancel, move on or look up a verification through the configured "
-        "backend (VERIFY_BACKEND). Errors go to stderr with a non-zero exit code."
+        "backend (VERIFY_BACKEND), or sweep: cancel the requests nobody finished. Errors go "
+        "to stderr with a non-zero exit code."
     )
 
     def add_arguments(self, parser):
@@ -98,6 +104,21 @@ class Command(BaseCommand):
             ),
         )
         search.add_argument("request_id")
+        sweep = actions.add_parser(
+            "sweep",
+            help=(
+                "Cancel upstream the requests whose code expired on the site unused, so that "
+                "Vonage stops their workflow (no call to someone who walked away). Run it from "
+                "cron every minute; prints the counts (nothing with -v 0 unless some failed). "
+                "Exits 1 when the provider could not be reached: those are tried again next run."
+            ),
+        )
+        sweep.add_argument(
+            "--limit",
+            type=int,
+            default=BATCH_SIZE,
+            help=f"Cancel at most this many requests in this run (default {BATCH_SIZE}).",
+        )
 
     def handle(self, *args, **options):
         """Run one action against the backend."""
@@ -112,6 +133,8 @@ class Command(BaseCommand):
             self.cancel(options["request_id"])
         elif action == "next":
             self.trigger_next(options["request_id"])
+        elif action == "sweep":
+            self.sweep(options["limit"])
         else:
             self.search(options["request_id"])
 
@@ -198,6 +221,26 @@ class Command(BaseCommand):
         ]
         lines += [f"  - {_describe_event(event)}" for event in result.events]
         self.stdout.write("\n".join(lines))
+
+    def sweep(self, limit: int) -> None:
+        if limit < 1:
+            raise CommandError("--limit must be at least 1.")
+        result = verification_sweep(backend=self.backend, limit=limit)
+        if result.busy:
+            if self.verbosity >= 1:
+                self.stdout.write("Another sweep is running: nothing done.")
+            return
+        if self.verbosity >= 1 or result.failed:
+            self.stdout.write(
+                f"Abandoned requests: {result.cancelled} cancelled, {result.over} already over, "
+                f"{result.failed} failed."
+            )
+        if result.failed:
+            raise CommandError(
+                f"{result.failed} abandoned request{'s' if result.failed != 1 else ''} not "
+                f"cancelled: the provider is unavailable or throttling ({self.backend.name}). "
+                "The next run tries again."
+            )
 
     def _build_backend(self) -> BaseVerificationBackend:
         try:
