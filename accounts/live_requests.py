@@ -188,3 +188,37 @@ def live_request_end(number: str, *, decoy: bool, request_id: str) -> None:
     data = cache.get(key)
     if isinstance(data, dict) and data.get("request_id") == request_id:
         cache.delete(key)
+
+
+def _verified_key(request_id: str, holder: str) -> str:
+    digest = hashlib.sha256(f"{request_id}\x1f{holder}".encode()).hexdigest()
+    return f"{KEY_PREFIX}:verified:{digest}"
+
+
+def live_request_verified(request_id: str, *, holder: str) -> None:
+    """Remember that the provider accepted the code of `request_id` typed in session `holder`.
+
+    Kept for that session alone: another session that adopted the request
+    never finishes on the strength of a code it was not typed in.
+    """
+    cache.set(_verified_key(request_id, holder), True, settings.VERIFY_CODE_TTL)
+
+
+def live_request_was_verified(request_id: str, *, holder: str) -> bool:
+    """Return whether session `holder`'s code for `request_id` was accepted and not yet used."""
+    return bool(cache.get(_verified_key(request_id, holder)))
+
+
+def live_request_forget_verified(request_id: str, *, holder: str) -> None:
+    """Forget an accepted code once what it was for is done."""
+    cache.delete(_verified_key(request_id, holder))
+
+
+def live_request_finishing(request_id: str) -> bool:
+    """Take the right to finish the verified `request_id`; False while another request has it."""
+    return cache.add(f"{KEY_PREFIX}:finishing:{request_id}", True, _claim_seconds())
+
+
+def live_request_finishing_failed(request_id: str) -> None:
+    """Give the right to finish back, for a retry."""
+    cache.delete(f"{KEY_PREFIX}:finishing:{request_id}")

@@ -42,9 +42,14 @@ from .live_requests import (
     StartUnderWay,
     live_request_claim,
     live_request_end,
+    live_request_finishing,
+    live_request_finishing_failed,
+    live_request_forget_verified,
     live_request_release,
     live_request_save,
     live_request_sent,
+    live_request_verified,
+    live_request_was_verified,
     step_digest,
 )
 from .models import Purpose, User
@@ -90,6 +95,13 @@ class PendingVerification:
     new_number: str = ""
     # For a first password: its hash, saved once the step-up is done.
     password_hash: str = ""
+    # The provider accepted the code; what it was for is not done yet (the
+    # database or the cache failed on the way). A retry finishes it without
+    # asking the provider again, which would answer that the code is used.
+    verified: bool = False
+    # The session key the code was typed under (the cache's copy of the
+    # fact is kept for that session alone).
+    verified_in: str = ""
 
     @property
     def expires_at(self) -> float:
@@ -301,7 +313,7 @@ def verification_start(
                 raise CodeAlreadySent(current) from exc
             raise VerificationInProgress(current) from exc
         raise
-    if current and current.request_id != live.request_id:
+    if current and current.request_id != live.request_id and not current.verified:
         _cancel_quietly(current)
     pending = PendingVerification(
         purpose=purpose,
@@ -475,13 +487,22 @@ def verification_check(request: HttpRequest, *, code: str) -> PendingVerificatio
     code or when the provider cannot be reached.
     """
     pending = pending_require(request)
+    if pending.verified:
+        return _finishing(pending)
     if not request.session.session_key:
         request.session.save()
+    session_key = request.session.session_key
     try:
-        limits.limit_check(request, session_key=request.session.session_key, number=pending.number)
+        limits.limit_check(request, session_key=session_key, number=pending.number)
     except RateLimited:
         _pending_event(request, pending, Outcome.RATE_LIMITED)
         raise
+    if live_request_was_verified(pending.request_id, holder=session_key):
+        # This session's code was accepted, and the session could not be
+        # saved after it: the cache kept the fact.
+        pending.verified, pending.verified_in = True, session_key
+        pending_save(request, pending)
+        return _finishing(pending)
     try:
         backend = verification_backend(decoy=pending.decoy)
         result = upstream_latency.run(
@@ -498,8 +519,12 @@ def verification_check(request: HttpRequest, *, code: str) -> PendingVerificatio
             pending_clear(request)
             live_request_end(pending.number, decoy=pending.decoy, request_id=pending.request_id)
         raise
-    pending_clear(request)
-    live_request_end(pending.number, decoy=pending.decoy, request_id=pending.request_id)
+    # Kept, as verified, until what the code was for is done
+    # (verification_done): in the session, and in the cache for this
+    # session alone, in case the session cannot be saved.
+    pending.verified, pending.verified_in = True, session_key
+    pending_save(request, pending)
+    live_request_verified(pending.request_id, holder=session_key)
     _pending_event(
         request,
         pending,
@@ -507,7 +532,38 @@ def verification_check(request: HttpRequest, *, code: str) -> PendingVerificatio
         price=result.price if result else None,
         currency=result.currency if result else None,
     )
+    return _finishing(pending)
+
+
+def _finishing(pending: PendingVerification) -> PendingVerification:
+    """Return `pending` for this request alone to finish; NoPendingVerification for the others.
+
+    The same code posted several times at once is accepted once upstream,
+    but every post after that finds the session's verification verified:
+    only the first may finish it (one login, one new phone).
+    """
+    if not live_request_finishing(pending.request_id):
+        raise NoPendingVerification("another request is finishing this verification")
     return pending
+
+
+def verification_done(request: HttpRequest, pending: PendingVerification) -> None:
+    """Forget a verified verification: what its code was for is done (or refused).
+
+    A step that started the next verification (a new phone after the
+    step-up) keeps that one.
+    """
+    current = request.session.get(PENDING_SESSION_KEY)
+    if current and current.get("request_id") == pending.request_id:
+        pending_clear(request)
+    live_request_end(pending.number, decoy=pending.decoy, request_id=pending.request_id)
+    if pending.verified_in:
+        live_request_forget_verified(pending.request_id, holder=pending.verified_in)
+
+
+def verification_unfinished(pending: PendingVerification) -> None:
+    """Let a retry finish `pending`: finishing it failed (the database or the cache)."""
+    live_request_finishing_failed(pending.request_id)
 
 
 def verification_resend(request: HttpRequest) -> PendingVerification:
@@ -807,4 +863,3 @@ def _user_create_for_phone(number: str) -> User:
         if user is None:
             raise NoPendingVerification from None
         return user
-

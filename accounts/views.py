@@ -291,7 +291,21 @@ class VerifyView(DecoratorsMixin, FormView):
         return self.finish(pending)
 
     def finish(self, pending):
-        """Complete whatever the code was for."""
+        """Complete whatever the code was for, then forget the verification.
+
+        A failure of the database or the cache on the way (an exception that
+        is no refusal) leaves the verification, known as verified, for the
+        retry: the code is not asked of the provider again.
+        """
+        try:
+            response = self.complete(pending)
+        except Exception:
+            services.verification_unfinished(pending)
+            raise
+        services.verification_done(self.request, pending)
+        return response
+
+    def complete(self, pending):
         request = self.request
         try:
             return self.finishers[pending.purpose](self, pending)

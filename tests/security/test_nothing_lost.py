@@ -1,0 +1,118 @@
+"""A code the provider accepted is never lost to a failure of the site's own storage.
+
+Once the provider says a code is right, asking it again would get "already
+verified": the person would have to start over and pay for a new code. So the
+fact is kept (in the session, and in the cache for that session alone) until
+what the code was for is done, and a retry after the failure finishes it
+without asking the provider again, once.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import OperationalError, connection
+
+from accounts.models import User
+from tests.conftest import NUMBER, OTHER_NUMBER, last_code, pending, start_login
+from tests.factories import UserFactory
+
+from .conftest import attacker, logged_in_sessions
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def database_fails_once():
+    """Return a context in which the first look-up of a user by phone number fails,
+    as a restarting PostgreSQL makes it fail (Django's execute_wrapper hook)."""
+    failures = []
+
+    def wrapper(execute, sql, params, many, context):
+        if (
+            not failures
+            and sql.lstrip().upper().startswith("SELECT")
+            and ("phone_number_for_2fa" in sql and "WHERE" in sql.upper())
+        ):
+            failures.append(sql)
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    return lambda: connection.execute_wrapper(wrapper)
+
+
+def browser():
+    # The visitor sees whatever page the failure gives; the test sees it too.
+    return attacker(raise_request_exception=False)
+
+
+def test_a_login_whose_database_write_failed_finishes_on_retry_without_a_new_check(
+    upstream, database_fails_once, logins
+):
+    user = UserFactory(phone_number_for_2fa=NUMBER)
+    person = browser()
+    start_login(person)
+    code = last_code(upstream_outbox())
+
+    with database_fails_once():
+        failed = person.post("/verify/", {"code": code})
+    retried = person.post("/verify/", {"code": code})
+
+    assert failed.status_code >= 500
+    assert retried["Location"] == "/"
+    assert logins == [user.pk]
+    assert upstream.count("check") == 1
+    assert upstream.count("start") == 1
+    assert len(logged_in_sessions(user.pk)) == 1
+    assert pending(person) is None
+
+
+def test_a_new_account_whose_login_failed_is_made_once(upstream, database_fails_once, logins):
+    person = browser()
+    start_login(person, OTHER_NUMBER)
+    code = last_code(upstream_outbox(), OTHER_NUMBER)
+
+    with database_fails_once():
+        person.post("/verify/", {"code": code})
+    retried = person.post("/verify/", {"code": code})
+
+    assert retried["Location"] == "/"
+    assert User.objects.filter(phone_number_for_2fa=OTHER_NUMBER).count() == 1
+    assert upstream.count("check") == 1
+
+
+def test_the_accepted_code_does_not_let_another_session_in(upstream, database_fails_once, logins):
+    """A browser that adopted the same request cannot finish on the code another typed."""
+    user = UserFactory(phone_number_for_2fa=NUMBER)
+    person, adopter = browser(), browser()
+    start_login(person)
+    start_login(adopter)
+    code = last_code(upstream_outbox())
+
+    with database_fails_once():
+        person.post("/verify/", {"code": code})
+    response = adopter.post("/verify/", {"code": "000000" if code != "000000" else "111111"})
+
+    assert response["Location"] != "/"
+    assert logins == []
+    # The person who typed the code still gets in.
+    assert person.post("/verify/", {"code": code})["Location"] == "/"
+    assert logins == [user.pk]
+
+
+def test_a_finished_login_is_not_finished_again(upstream, logins):
+    user = UserFactory(phone_number_for_2fa=NUMBER)
+    person = browser()
+    start_login(person)
+    code = last_code(upstream_outbox())
+
+    assert person.post("/verify/", {"code": code})["Location"] == "/"
+    again = person.post("/verify/", {"code": code})
+
+    assert again["Location"] == "/login/"
+    assert logins == [user.pk]
+
+
+def upstream_outbox():
+    from accounts import verification
+
+    return verification.outbox
