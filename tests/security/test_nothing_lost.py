@@ -116,3 +116,28 @@ def upstream_outbox():
     from accounts import verification
 
     return verification.outbox
+
+
+def test_a_start_whose_session_could_not_be_saved_is_not_orphaned(upstream, logins):
+    """Vonage sent the code, then the session write failed: the retry gets that code's
+    request back (nothing sent again), and the code that arrived logs the person in."""
+    user = UserFactory(phone_number_for_2fa=NUMBER)
+    failures = []
+
+    def session_write_fails(execute, sql, params, many, context):
+        if not failures and "django_session" in sql and not sql.lstrip().startswith("SELECT"):
+            failures.append(sql)
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    person = browser()
+    with connection.execute_wrapper(session_write_fails):
+        failed = start_login(person)
+    retried = start_login(person)
+
+    assert failures
+    assert failed.status_code >= 500
+    assert retried["Location"] == "/verify/"
+    assert upstream.count("start") == 1
+    assert person.post("/verify/", {"code": last_code(upstream_outbox())})["Location"] == "/"
+    assert logins == [user.pk]
