@@ -12,14 +12,16 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import LogoutView as DjangoLogoutView
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpResponseRedirect
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django.views.generic import FormView, TemplateView
 
 from . import limits, services
-from .decorators import DecoratorsMixin, never_cache
 from .exceptions import (
     CodeAlreadySent,
     NoPendingVerification,
@@ -36,7 +38,6 @@ from .exceptions import (
 )
 from .forms import CodeForm, PhoneChangeForm, PhoneLoginForm
 from .models import Purpose
-from .paths import cached_reverse
 from .phone import mask_phone_number
 from .verification import get_backend
 from .verification.exceptions import (
@@ -165,8 +166,8 @@ def safe_next_url(request, url: str) -> str:
 
 
 def redirect_to(request, view_name: str) -> HttpResponseRedirect:
-    """Redirect to the page named `view_name`: redirect(view_name), reversed once (paths.py)."""
-    return HttpResponseRedirect(cached_reverse(view_name, request))
+    """Redirect to the page named `view_name`, in the active language (i18n_patterns)."""
+    return redirect(view_name)
 
 
 def redirect_to_next(request, url: str) -> HttpResponseRedirect:
@@ -174,7 +175,7 @@ def redirect_to_next(request, url: str) -> HttpResponseRedirect:
 
     Never through redirect(), which would take a bare word for a view name.
     """
-    return HttpResponseRedirect(safe_next_url(request, url) or cached_reverse("home", request))
+    return HttpResponseRedirect(safe_next_url(request, url) or reverse("home"))
 
 
 def rate_limited_response(request, exc: RateLimited):
@@ -191,8 +192,8 @@ def home(request):
     return render(request, "home.html")
 
 
-class PhoneLoginView(DecoratorsMixin, FormView):
-    decorators = (never_cache,)
+@method_decorator(never_cache, name="dispatch")
+class PhoneLoginView(FormView):
     form_class = PhoneLoginForm
     template_name = "accounts/login.html"
 
@@ -239,8 +240,8 @@ def _masked(number):
     return mask_phone_number(number)
 
 
-class VerifyView(DecoratorsMixin, FormView):
-    decorators = (never_cache, sensitive_post_parameters("code"))
+@method_decorator([never_cache, sensitive_post_parameters("code")], name="dispatch")
+class VerifyView(FormView):
     form_class = CodeForm
     template_name = "accounts/verify.html"
 
@@ -426,10 +427,10 @@ class LogoutView(DjangoLogoutView):
         return response
 
 
-class PasswordLoginView(DecoratorsMixin, FormView):
+@method_decorator([never_cache, sensitive_post_parameters("password")], name="dispatch")
+class PasswordLoginView(FormView):
     """Username and password; then a code for those who chose the second factor."""
 
-    decorators = (never_cache, sensitive_post_parameters("password"))
     form_class = AuthenticationForm
     template_name = "accounts/login_password.html"
 
@@ -504,10 +505,10 @@ class AccountView(LoginRequiredMixin, TemplateView):
         )
 
 
-class PhoneChangeView(DecoratorsMixin, LoginRequiredMixin, FormView):
+@method_decorator(never_cache, name="dispatch")
+class PhoneChangeView(LoginRequiredMixin, FormView):
     """Add or change the phone number: saved only once a code sent to it is checked."""
 
-    decorators = (never_cache,)
     form_class = PhoneChangeForm
     template_name = "accounts/account_phone.html"
 
@@ -585,13 +586,16 @@ def phone_remove(request):
     return _step_up(request, services.StepUpAction.REMOVE_PHONE)
 
 
-class PasswordView(DecoratorsMixin, LoginRequiredMixin, FormView):
-    """Set a first password (phone-only users) or change the current one."""
-
-    decorators = (
+@method_decorator(
+    [
         never_cache,
         sensitive_post_parameters("old_password", "new_password1", "new_password2"),
-    )
+    ],
+    name="dispatch",
+)
+class PasswordView(LoginRequiredMixin, FormView):
+    """Set a first password (phone-only users) or change the current one."""
+
     template_name = "accounts/account_password.html"
 
     def get_form_class(self):

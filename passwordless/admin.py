@@ -10,9 +10,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
-
-from accounts.decorators import never_cache
-from accounts.paths import cached_reverse
+from django.views.decorators.cache import never_cache
 
 NOT_STAFF_MESSAGE = (
     "You are logged in as %(username)s, but this account cannot open the admin. "
@@ -44,4 +42,4 @@ class AdminSite(admin.AdminSite):
             next_url = index
         if request.user.is_authenticated:
             messages.error(request, NOT_STAFF_MESSAGE % {"username": request.user.get_username()})
-        return redirect_to_login(next_url, cached_reverse("accounts:password_login", request))
+        return redirect_to_login(next_url, reverse("accounts:password_login"))

@@ -19,9 +19,9 @@ from pathlib import Path
 from django import forms
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from ..decorators import never_cache
 from . import flows
 from .cors import cors_add_headers, cors_preflight_response, cross_origin_refused
 from .errors import (
