@@ -82,6 +82,8 @@ logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": LOG_FORMATTERS,
+    # A load balancer's /healthz probes, every few seconds, stay out of the access log.
+    "filters": {"health": {"()": "passwordless.logging.SkipPath", "path": "/healthz"}},
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",
@@ -94,7 +96,12 @@ logconfig_dict = {
         # propagate off: Django's LOGGING gives the root logger its own handler
         # in each worker, and a line must not come out twice.
         "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
-        "gunicorn.access": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        "gunicorn.access": {
+            "level": "INFO",
+            "handlers": ["stderr"],
+            "propagate": False,
+            "filters": ["health"],
+        },
     },
 }
 

@@ -52,3 +52,19 @@ class JSONFormatter(logging.Formatter):
         # default=str: a request object or a Decimal in `extra` must not cost
         # the line. JSON escapes newlines, so the event stays on one line.
         return json.dumps(entry, default=str)
+
+
+class SkipPath(logging.Filter):
+    """Drop gunicorn's access lines for one path (`path`): /healthz, asked every few seconds.
+
+    gunicorn logs an access line with its atoms as the record's arguments;
+    "U" is the path without the query string.
+    """
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (isinstance(args, dict) and args.get("U") == self.path)

@@ -72,6 +72,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # GET /healthz for load balancers, answered before the SSL redirect, the
+    # host check and sessions (passwordless/health.py).
+    "passwordless.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files straight from the app server, before sessions and the rest
     # (WhiteNoise's documented place: right after SecurityMiddleware).
@@ -474,6 +477,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": LOG_FORMATTERS,
+    # While the database or the cache is down, one line a minute names it
+    # instead of a traceback per request (passwordless/outages.py).
+    "filters": {"outages": {"()": "passwordless.outages.OutageLogFilter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -483,6 +489,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        "django.request": {"filters": ["outages"]},
+        "django.contrib.sessions": {"filters": ["outages"]},
         # The Vonage SDK logs request headers and bodies (credentials, codes)
         # at DEBUG: keep it at INFO or above whatever the root level is.
         "vonage": {"level": "INFO"},

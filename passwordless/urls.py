@@ -9,3 +9,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("accounts.api.urls")),
 ]
+
+# An outage of the database or the cache answers 503, anything else Django's 500.
+handler500 = "passwordless.views.server_error"

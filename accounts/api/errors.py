@@ -7,6 +7,8 @@ always ours: a provider's own error text never reaches a client.
 
 from __future__ import annotations
 
+from passwordless import outages
+
 from ..exceptions import RateLimited, WrongCodeLockout
 from ..verification.exceptions import (
     ActionNotAllowed,
@@ -111,10 +113,23 @@ def internal_error() -> ApiError:
     return ApiError("5", ERROR_TEXTS["internal"], http_status=500)
 
 
+def unavailable() -> ApiError:
+    """The answer when the site's database or cache cannot be reached: wait and retry."""
+    return ApiError(
+        "5", ERROR_TEXTS["unavailable"], http_status=503, retry_after=outages.RETRY_AFTER
+    )
+
+
 def api_error_for(exc: Exception) -> ApiError | None:
-    """Translate a flow's or provider's refusal; None when `exc` is not one."""
+    """Translate a flow's or provider's refusal; None when `exc` is not one.
+
+    An outage of the site's database or cache is one too (status "5", 503),
+    and is reported to the log once per incident (passwordless.outages).
+    """
     if isinstance(exc, ApiError):
         return exc
+    if outages.report(exc) is not None:
+        return unavailable()
     if isinstance(exc, RateLimited):
         key = "locked" if isinstance(exc, WrongCodeLockout) else "rate_limited"
         text = ERROR_TEXTS[key] % {"wait": exc.retry_after}

@@ -1,0 +1,357 @@
+"""When Redis or the database cannot be reached, every answer is a handled one.
+
+The outages are real: the cache is a django-redis cache on a loopback port
+nothing listens on, and the database a PostgreSQL connection to such a port,
+whatever the run's own database is. Sessions are `cached_db`, as production
+runs them. People arrive in the middle of something (a login waiting for its
+code, a logged-in visit, an API request_id) made while everything answered,
+then the dependency goes away.
+
+What they must notice: the 503 page ("Nothing was lost: try again in a
+moment") with Retry-After, or the API's status "5"; never the 500 page;
+nothing sent, nothing stored, the session as it was. What the operator must
+notice: one log line naming the dependency, not a traceback per request,
+and /healthz saying which one failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.models import Session
+from django.db import connections
+from django.test import Client
+
+from accounts.models import User, VerificationLog
+from accounts.services import PENDING_SESSION_KEY
+from passwordless import outages
+
+from .conftest import NUMBER, OTHER_NUMBER, last_code
+from .factories import UserFactory
+from .test_api import assert_matches_spec
+
+pytestmark = pytest.mark.django_db
+
+UNAVAILABLE = "The service is temporarily unavailable. Nothing was lost: try again in a moment."
+SOMETHING_WENT_WRONG = "Something went wrong"
+API_NUMBER = "+14155550142"
+CACHED_DB = "django.contrib.sessions.backends.cached_db"
+PASSWORD = "correct horse battery staple"
+
+
+def closed_port() -> int:
+    """Return a loopback port nothing listens on: connecting to it is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def visitor() -> Client:
+    # The handled answer, as a browser gets it: the test client would re-raise
+    # the exception instead of showing the page Django sends.
+    return Client(raise_request_exception=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_incident_left_over():
+    """Each test starts with no outage on record, and leaves none to the next file."""
+    outages.reset()
+    yield
+    outages.reset()
+
+
+@pytest.fixture
+def production_sessions(settings):
+    settings.SESSION_ENGINE = CACHED_DB
+    settings.RATELIMIT_USE_CACHE = "default"
+
+
+class People:
+    """Visitors caught by the outage in the middle of what they were doing."""
+
+    def __init__(self, outbox):
+        self.anonymous = visitor()
+        self.mid_login = visitor()
+        response = self.mid_login.post("/login/", {"number": NUMBER})
+        assert response.status_code == 302
+        self.code = last_code(outbox)
+        self.user = UserFactory(phone_number_for_2fa=OTHER_NUMBER, password=PASSWORD)
+        self.logged_in = visitor()
+        self.logged_in.force_login(self.user)
+        self.api = visitor()
+        response = self.api.post(
+            "/api/verify/request", {"number": API_NUMBER}, content_type="application/json"
+        )
+        assert response.status_code == 200
+        self.request_id = response.json()["request_id"]
+        self.api_code = last_code(outbox, API_NUMBER)
+
+
+@pytest.fixture
+def people(production_sessions, outbox):
+    return People(outbox)
+
+
+def stored() -> dict:
+    """Everything a failed request could have written: sessions, log rows, users."""
+    return {
+        "sessions": sorted(Session.objects.values_list("session_key", "session_data")),
+        "log rows": VerificationLog.objects.count(),
+        "users": sorted(User.objects.values_list("pk", "last_login")),
+    }
+
+
+@pytest.fixture
+def cache_down(settings, people):
+    """Point the cache (rate limits, sessions, codes) at a Redis that is not there."""
+    working = settings.CACHES
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
+        }
+    }
+    yield working
+
+
+@contextlib.contextmanager
+def database_down():
+    """Make every query of the site go to a PostgreSQL port nothing listens on."""
+    original_settings = connections.settings["default"]
+    original = connections["default"]
+    connections.settings["default"] = {
+        **original_settings,
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": "127.0.0.1",
+        "PORT": str(closed_port()),
+        "NAME": "passwordless",
+        "USER": "passwordless",
+        "PASSWORD": "",
+        "OPTIONS": {"connect_timeout": 1},
+    }
+    connections["default"] = connections.create_connection("default")
+    try:
+        yield
+    finally:
+        connections["default"].close()
+        connections.settings["default"] = original_settings
+        connections["default"] = original
+
+
+def assert_unavailable_page(response):
+    assert response.status_code == 503, response.status_code
+    page = response.content.decode()
+    assert UNAVAILABLE in page
+    assert SOMETHING_WENT_WRONG not in page
+    assert response["Retry-After"] == str(outages.RETRY_AFTER)
+    assert "no-store" in response["Cache-Control"]
+    assert django_settings.SESSION_COOKIE_NAME not in response.cookies
+
+
+def assert_api_unavailable(response, path):
+    assert response.status_code == 503, response.status_code
+    assert response.json()["status"] == "5"
+    assert response["Retry-After"] == str(outages.RETRY_AFTER)
+    assert_matches_spec(response, "POST", path)
+
+
+# The cache is down ------------------------------------------------------------
+
+PAGES_NEEDING_THE_CACHE = [
+    ("anonymous", "post", "/login/", {"number": "+14155550177"}),
+    ("anonymous", "post", "/login/password/", {"username": "someone", "password": PASSWORD}),
+    ("mid_login", "get", "/verify/", None),
+    ("mid_login", "post", "/verify/", {"code": "right"}),
+    ("mid_login", "post", "/verify/resend/", {}),
+    ("mid_login", "post", "/verify/call/", {}),
+    ("mid_login", "post", "/verify/cancel/", {}),
+    ("logged_in", "get", "/", None),
+    ("logged_in", "get", "/account/", None),
+    ("logged_in", "get", "/account/phone/", None),
+    ("logged_in", "post", "/account/phone/", {"number": "+14155550188"}),
+    ("logged_in", "post", "/logout/", {}),
+    ("logged_in", "get", "/admin/", None),
+]
+
+
+@pytest.mark.parametrize(("who", "method", "path", "data"), PAGES_NEEDING_THE_CACHE)
+def test_a_page_that_needs_the_cache_answers_the_503_page(
+    cache_down, people, outbox, who, method, path, data
+):
+    sent, before = len(outbox), stored()
+    if data and data.get("code") == "right":
+        data = {"code": people.code}
+    client = getattr(people, who)
+    response = client.get(path) if method == "get" else client.post(path, data)
+    assert_unavailable_page(response)
+    assert len(outbox) == sent, "a code went out while the limits could not count it"
+    assert stored() == before
+
+
+API_CALLS = [
+    ("request", {"number": "+14155550177"}),
+    ("check", {"code": "right"}),
+    ("cancel", {}),
+    ("next", {}),
+]
+
+
+@pytest.mark.parametrize(("endpoint", "data"), API_CALLS)
+def test_an_api_call_answers_status_5_with_retry_after(cache_down, people, outbox, endpoint, data):
+    sent, before = len(outbox), stored()
+    if endpoint != "request":
+        data = {"request_id": people.request_id, **data}
+    if data.get("code") == "right":
+        data["code"] = people.api_code
+    path = f"/api/verify/{endpoint}"
+    response = people.api.post(path, data, content_type="application/json")
+    assert_api_unavailable(response, path)
+    assert len(outbox) == sent
+    assert stored() == before
+
+
+def test_healthz_names_the_cache_and_pages_that_need_neither_keep_working(cache_down, people):
+    response = visitor().get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"database": "ok", "cache": "unavailable"}
+    assert "no-store" in response["Cache-Control"]
+    for path in ("/", "/login/", "/static/css/site.css"):
+        response = people.anonymous.get(path)
+        assert response.status_code == 200, path
+
+
+def test_the_log_names_the_cache_once_not_a_traceback_per_request(cache_down, people, caplog):
+    caplog.set_level(logging.INFO)
+    for _ in range(3):
+        assert people.mid_login.post("/verify/", {"code": people.code}).status_code == 503
+        assert people.anonymous.post("/login/", {"number": NUMBER}).status_code == 503
+        response = people.api.post(
+            "/api/verify/request", {"number": API_NUMBER}, content_type="application/json"
+        )
+        assert response.status_code == 503
+        assert visitor().get("/healthz").status_code == 503
+    errors = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert [record.getMessage() for record in errors] == [
+        "dependency unavailable: cache (ConnectionError)"
+    ]
+    assert errors[0].name == "passwordless.outages"
+    assert NUMBER not in caplog.text and API_NUMBER not in caplog.text
+
+
+def test_the_log_says_when_the_cache_answers_again(cache_down, settings, caplog):
+    caplog.set_level(logging.INFO, logger="passwordless.outages")
+    assert visitor().get("/healthz").status_code == 503
+    settings.CACHES = cache_down
+    assert visitor().get("/healthz").status_code == 200
+    assert [record.getMessage() for record in caplog.records] == [
+        "dependency unavailable: cache (ConnectionError)",
+        "dependency available again: cache",
+    ]
+
+
+def test_a_long_outage_is_one_line_a_minute_with_its_count(cache_down, monkeypatch, caplog):
+    now = [1000.0]
+    monkeypatch.setattr(outages, "clock", lambda: now[0])
+    caplog.set_level(logging.ERROR, logger="passwordless.outages")
+    for seconds in range(0, 130, 10):
+        now[0] = 1000.0 + seconds
+        assert visitor().post("/login/", {"number": NUMBER}).status_code == 503
+    assert [record.getMessage() for record in caplog.records] == [
+        "dependency unavailable: cache (ConnectionError)",
+        "dependency unavailable: cache (ConnectionError), 6 failures since the last line",
+        "dependency unavailable: cache (ConnectionError), 6 failures since the last line",
+    ]
+
+
+# The database is down -------------------------------------------------------------
+
+
+def test_the_database_down_answers_503_and_keeps_the_session(people, outbox):
+    sent = len(outbox)
+    session_key = people.mid_login.cookies[django_settings.SESSION_COOKIE_NAME].value
+    with database_down():
+        assert_unavailable_page(people.anonymous.post("/login/", {"number": "+14155550177"}))
+        # Whatever the view had changed of the session in memory, a 503
+        # stores none of it: the pending verification stays for the retry.
+        assert_unavailable_page(people.mid_login.post("/verify/", {"code": people.code}))
+        assert_api_unavailable(
+            people.api.post(
+                "/api/verify/request", {"number": "+14155550177"}, content_type="application/json"
+            ),
+            "/api/verify/request",
+        )
+        assert people.anonymous.get("/").status_code == 200
+        health = visitor().get("/healthz")
+    assert health.status_code == 503
+    assert health.json()["database"] == "unavailable"
+    assert len(outbox) == sent
+    session = Session.objects.get(session_key=session_key).get_decoded()
+    assert PENDING_SESSION_KEY in session
+    assert SESSION_KEY not in session
+
+
+def test_the_log_names_the_database_once(people, caplog):
+    caplog.set_level(logging.INFO)
+    with database_down():
+        for _ in range(3):
+            assert people.anonymous.post("/login/", {"number": NUMBER}).status_code == 503
+            assert people.mid_login.post("/verify/", {"code": people.code}).status_code == 503
+    errors = [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelno >= logging.ERROR and record.name != "accounts.events"
+    ]
+    assert errors == ["dependency unavailable: database (OperationalError)"]
+
+
+# Health -----------------------------------------------------------------------------
+
+
+def test_healthz_is_200_with_no_session_no_cookie_no_log(caplog):
+    caplog.set_level(logging.DEBUG)
+    client = visitor()
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "cache": "ok"}
+    assert "no-store" in response["Cache-Control"]
+    assert not response.cookies
+    assert "Vary" not in response
+    assert Session.objects.count() == 0
+    head = client.head("/healthz")
+    assert head.status_code == 200
+    assert head.content == b""
+    assert not [r for r in caplog.records if r.name.startswith(("django", "passwordless"))]
+
+
+def test_healthz_answers_a_load_balancer_probe_over_plain_http_by_address(settings):
+    # A probe sent straight to the app server: plain HTTP, the server's
+    # address for a Host. The SSL redirect and ALLOWED_HOSTS would refuse it.
+    settings.SECURE_SSL_REDIRECT = True
+    settings.ALLOWED_HOSTS = ["login.example.com"]
+    response = Client(HTTP_HOST="10.0.0.5:8000").get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "cache": "ok"}
+
+
+# Not an outage ----------------------------------------------------------------------
+
+
+def test_only_an_outage_is_a_503_a_bug_stays_the_500_page(cache_down, settings, monkeypatch):
+    # A fault of the site's own stays a 500, with its traceback in the log,
+    # so that it is noticed and fixed rather than taken for an outage.
+    assert_unavailable_page(visitor().post("/login/", {"number": "+14155550177"}))
+    settings.CACHES = cache_down
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr("accounts.services.verification_start", broken)
+    response = visitor().post("/login/", {"number": "+14155550177"})
+    assert response.status_code == 500
+    assert SOMETHING_WENT_WRONG in response.content.decode()
