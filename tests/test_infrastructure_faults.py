@@ -34,6 +34,7 @@ from passwordless import outages
 from .conftest import NUMBER, OTHER_NUMBER, last_code
 from .factories import UserFactory
 from .test_api import assert_matches_spec
+from .test_production_settings import run_python
 
 pytestmark = pytest.mark.django_db
 
@@ -337,6 +338,28 @@ def test_healthz_answers_a_load_balancer_probe_over_plain_http_by_address(settin
     response = Client(HTTP_HOST="10.0.0.5:8000").get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"database": "ok", "cache": "ok"}
+
+
+def test_load_balancer_probes_stay_out_of_gunicorns_access_log():
+    # gunicorn's own logging, configured as a worker configures it, and its
+    # access lines written as gunicorn writes them (the atoms as arguments).
+    done = run_python(
+        """
+        import logging, logging.config, runpy
+        from gunicorn.glogging import SafeAtoms
+        conf = runpy.run_path("gunicorn.conf.py")
+        logging.config.dictConfig(conf["logconfig_dict"])
+        for path in ("/healthz", "/login/"):
+            atoms = {"h": "10.0.0.9", "m": "GET", "U": path, "s": "200", "B": "2", "M": "1",
+                     "a": "ELB-HealthChecker/2.0"}
+            logging.getLogger("gunicorn.access").info(conf["access_log_format"], SafeAtoms(atoms))
+        """,
+        LOG_FORMAT="plain",
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1
+    assert 'path="/login/"' in lines[0]
 
 
 # Not an outage ----------------------------------------------------------------------
