@@ -451,6 +451,21 @@ def limit_send(request: HttpRequest, event: dict) -> None:
         raise
 
 
+def calls_possible() -> bool:
+    """Whether the provider can call the person to read out the code ("Call me instead")."""
+    return get_backend().supports_next
+
+
+def password_attempt_start(request: HttpRequest, *, username: str) -> None:
+    """Count a password attempt for the client and the username; RateLimited over a limit."""
+    limits.limit_password_attempt(request, username=username)
+
+
+def password_attempt_not_wrong(request: HttpRequest, *, username: str) -> None:
+    """Give back the attempt of a password that was not wrong: only wrong ones count."""
+    limits.password_attempt_uncount(request, username=username)
+
+
 def resend_wait(sent_at: float) -> int:
     """Return the seconds until a new code or a call may follow a send at `sent_at` (0: now)."""
     return max(0, math.ceil(sent_at + settings.VERIFY_RESEND_COOLDOWN - time.time()))
