@@ -692,9 +692,22 @@ def phone_login_finish(request: HttpRequest, pending: PendingVerification) -> Us
         user = _user_create_for_phone(pending.number)
     if user_requires_password(user):
         raise SecondFactorRequired
-    login(request, user, backend=AUTHENTICATION_BACKEND)
+    user_login(request, user)
     logger.info("phone login user_id=%s number=%s", user.pk, mask_phone_number(pending.number))
     return user
+
+
+def user_login(request: HttpRequest, user: User) -> None:
+    """Log `user` in: Django's login(), its database writes all or nothing.
+
+    login() moves the session to a new key (written to the database with the
+    `db` and `cached_db` engines, the old row deleted), then its receivers
+    write (last_login). Should one of those writes fail, the transaction
+    takes the others back, so the browser's session, and the verified code
+    it holds, are still there for the retry.
+    """
+    with transaction.atomic():
+        login(request, user, backend=AUTHENTICATION_BACKEND)
 
 
 def user_requires_password(user: User) -> bool:
@@ -717,7 +730,7 @@ def password_login_start(
     if not user.is_2fa_enabled:
         # A code this session was waiting for will not be typed now.
         verification_abandon(request)
-        login(request, user, backend=AUTHENTICATION_BACKEND)
+        user_login(request, user)
         return None
     if not user.phone_number_for_2fa:
         # Fail closed: the account asks for a code and has nowhere to send it.
@@ -737,7 +750,7 @@ def second_factor_finish(request: HttpRequest, pending: PendingVerification) -> 
     if user is None or str(user.phone_number_for_2fa) != pending.number:
         # The account changed between the two steps: start over.
         raise NoPendingVerification
-    login(request, user, backend=AUTHENTICATION_BACKEND)
+    user_login(request, user)
     logger.info("second factor login user_id=%s", user.pk)
     return user
 

@@ -141,3 +141,30 @@ def test_a_start_whose_session_could_not_be_saved_is_not_orphaned(upstream, logi
     assert upstream.count("start") == 1
     assert person.post("/verify/", {"code": last_code(upstream_outbox())})["Location"] == "/"
     assert logins == [user.pk]
+
+
+def test_a_login_whose_last_login_write_failed_finishes_on_retry(upstream, logins):
+    """The failure comes after login() moved the session to a new key: the retry,
+    with the browser's old cookie, still finds the session and the verified code."""
+    user = UserFactory(phone_number_for_2fa=NUMBER)
+    failures = []
+
+    def last_login_write_fails(execute, sql, params, many, context):
+        if not failures and sql.lstrip().upper().startswith("UPDATE") and "last_login" in sql:
+            failures.append(sql)
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    person = browser()
+    start_login(person)
+    code = last_code(upstream_outbox())
+    with connection.execute_wrapper(last_login_write_fails):
+        failed = person.post("/verify/", {"code": code})
+    retried = person.post("/verify/", {"code": code})
+
+    assert failures
+    assert failed.status_code == 503
+    assert retried["Location"] == "/"
+    assert logins == [user.pk]
+    assert upstream.count("check") == 1
+    assert len(logged_in_sessions(user.pk)) == 1
