@@ -13,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, router, transaction
 
+from passwordless import outages
+
 from .limits import client_ip
 from .models import DECOY_DETAIL, Outcome, User, VerificationLog
 from .phone import mask_phone_number
@@ -76,13 +78,16 @@ def verification_event(
     try:
         _save(row)
     except Exception as exc:
-        # Only the class: some databases quote the failing row in the message,
-        # and the row holds the full phone number.
-        logger.error(
-            "could not write the verification log row event=%s error=%s",
-            outcome,
-            type(exc).__name__,
-        )
+        # The database down is one incident, said once a minute
+        # (passwordless.outages), not once per request.
+        if outages.report(exc) is None:
+            # Only the class: some databases quote the failing row in the
+            # message, and the row holds the full phone number.
+            logger.error(
+                "could not write the verification log row event=%s error=%s",
+                outcome,
+                type(exc).__name__,
+            )
 
 
 def outcome_for_error(exc: VerificationError) -> Outcome:
