@@ -185,7 +185,7 @@ class VerifyView(FormView):
         try:
             response = self.complete(pending)
         except Exception:
-            services.verification_unfinished(pending)
+            services.verification_unfinished(self.request, pending)
             raise
         services.verification_done(self.request, pending)
         return response

@@ -19,7 +19,7 @@ from django.core import signing
 from django.test import Client
 from jsonschema import Draft202012Validator
 
-from accounts import services
+from accounts import process
 from accounts.api import flows, tokens
 from accounts.models import User
 from accounts.verification.backends.locmem import VerificationBackend as LocmemBackend
@@ -1171,8 +1171,8 @@ def events(monkeypatch):
         original(request, **kwargs)
 
     monkeypatch.setattr(flows, "verification_event", record)
-    # Refusals before a send are recorded by the limits the web flow shares.
-    monkeypatch.setattr(services, "verification_event", record)
+    # Every step is recorded by the verification process the pages share.
+    monkeypatch.setattr(process, "verification_event", record)
     return recorded
 
 

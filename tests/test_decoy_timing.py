@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from accounts import services
+from accounts import process
 from accounts.verification.backends.locmem import VerificationBackend as LocmemBackend
 
 from .conftest import NUMBER
@@ -35,7 +35,7 @@ class SlowBackend(LocmemBackend):
 def slow_provider(settings, monkeypatch):
     settings.VERIFICATION_BACKEND = f"{__name__}.SlowBackend"
     settings.PASSWORDLESS_SIGNUP = False
-    monkeypatch.setattr(services, "upstream_latency", services._UpstreamLatency())
+    monkeypatch.setattr(process, "upstream_latency", process._UpstreamLatency())
     UserFactory(phone_number_for_2fa=NUMBER)
 
 

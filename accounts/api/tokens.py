@@ -73,8 +73,8 @@ def token_issue(
     decoy: bool = False,
     started_at: float | None = None,
     sent_at: float | None = None,
-) -> str:
-    """Remember a started verification and return the token that names it.
+) -> tuple[str, ApiVerification]:
+    """Remember a started verification; return the token that names it, and the record.
 
     `started_at` and `sent_at` default to now; a request adopted from another
     holder keeps its own (its code expires when it was always going to).
@@ -89,12 +89,14 @@ def token_issue(
         sent_at=sent_at or now,
     )
     _save(verification)
-    return _signer().sign(verification.handle)
+    return _signer().sign(verification.handle), verification
 
 
-def token_record_sent(verification: ApiVerification) -> ApiVerification:
-    """Remember that a code went out again now (a next event); return the new record."""
-    verification = dataclasses.replace(verification, sent_at=time.time())
+def token_record_sent(
+    verification: ApiVerification, *, sent_at: float | None = None
+) -> ApiVerification:
+    """Remember that a code went out again (a next event, now by default); return the record."""
+    verification = dataclasses.replace(verification, sent_at=sent_at or time.time())
     _save(verification)
     return verification
 

@@ -17,14 +17,11 @@ import sys
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.module_loading import import_string
 
 from accounts.abandoned import BATCH_SIZE, verification_sweep
-from accounts.events import Outcome, outcome_for_error, verification_event
 from accounts.models import Purpose, VerificationLog
 from accounts.phone import InvalidPhoneNumber, mask_phone_number, phone_number_parse
-from accounts.verification import BaseVerificationBackend, get_backend
-from accounts.verification.backends import console
+from accounts.process import VerificationProcess
 from accounts.verification.exceptions import (
     ActionNotAllowed,
     ConcurrentVerification,
@@ -121,9 +118,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        """Run one action against the backend."""
+        """Run one action through the verification process, as an operator."""
         self.verbosity = options["verbosity"]
-        self.backend = self._build_backend()
+        self.backend = self._process().provider
         action = options["action"]
         if action == "send":
             self.send(options["number"])
@@ -146,11 +143,9 @@ class Command(BaseCommand):
                 "Not a valid phone number. Use international format, e.g. +14155550100."
             ) from None
         try:
-            request_id = self.backend.start(number)
+            request_id = self._process().start(number=number, purpose=Purpose.OPERATOR).request_id
         except VerificationError as exc:
-            self._record_failure(exc, "send", number=number)
             raise self._error(exc, "send") from None
-        self._record(Outcome.STARTED, "send", number=number, request_id=request_id)
         if self.verbosity >= 1:
             self.stdout.write(
                 f"Sent a code to {mask_phone_number(number)} with the {self.backend.name} "
@@ -159,46 +154,31 @@ class Command(BaseCommand):
         self.stdout.write(request_id)
 
     def check_code(self, request_id: str, code: str) -> None:
-        number = _number_of(request_id)
+        process = self._process(request_id)
         try:
-            result = self.backend.check(request_id, code)
+            process.done(process.check(code))
         except VerificationError as exc:
-            self._record_failure(exc, "check", number=number, request_id=request_id)
             raise self._error(exc, "check") from None
-        self._record(
-            Outcome.SUCCEEDED,
-            "check",
-            number=number,
-            request_id=request_id,
-            price=result.price,
-            currency=result.currency,
-        )
+        result = process.result
         message = "The code is right."
         if result.price:
             message += f" It cost {_price(result.price, result.currency)}."
         self.stdout.write(self.style.SUCCESS(message))
 
     def cancel(self, request_id: str) -> None:
-        number = _number_of(request_id)
         try:
-            self.backend.cancel(request_id)
+            self._process(request_id).cancel()
         except VerificationError as exc:
-            self._record_failure(exc, "cancel", number=number, request_id=request_id)
             raise self._error(exc, "cancel") from None
-        self._record(Outcome.CANCELLED, "cancel", number=number, request_id=request_id)
         self.stdout.write(
             self.style.SUCCESS("Cancelled: no further code will be sent or accepted.")
         )
 
     def trigger_next(self, request_id: str) -> None:
-        number = _number_of(request_id)
         try:
-            self.backend.trigger_next(request_id)
+            self._process(request_id).call()
         except VerificationError as exc:
-            self._record_failure(exc, "next", number=number, request_id=request_id)
             raise self._error(exc, "next") from None
-        # Like the site's "call me instead": another message, so a start.
-        self._record(Outcome.STARTED, "next", number=number, request_id=request_id)
         self.stdout.write(self.style.SUCCESS("Moved to the next channel."))
 
     def search(self, request_id: str) -> None:
@@ -209,7 +189,7 @@ class Command(BaseCommand):
                 "to ask."
             )
         try:
-            result = self.backend.search(request_id)
+            result = self._process().search(request_id)
         except VerificationError as exc:
             raise self._error(exc, "search") from None
         lines = [
@@ -242,15 +222,15 @@ class Command(BaseCommand):
                 "The next run tries again."
             )
 
-    def _build_backend(self) -> BaseVerificationBackend:
+    def _process(self, request_id: str = "") -> VerificationProcess:
+        """Return the verification process for an operator, on `request_id` when named."""
         try:
-            backend_class = import_string(settings.VERIFICATION_BACKEND)
-            # The console backend's message is for the person at the terminal,
-            # like a log line: on stderr, so stdout carries the command's own
-            # output alone (`RID=$(manage.py verification -v 0 send …)`).
-            if issubclass(backend_class, console.VerificationBackend):
-                return get_backend(stream=sys.stderr)
-            return get_backend()
+            # The console backend's message is for the person at the
+            # terminal, like a log line: on stderr, so stdout carries the
+            # command's own output alone (`RID=$(manage.py verification -v 0 send …)`).
+            return VerificationProcess.for_operator(
+                request_id=request_id, number=_number_of(request_id), stream=sys.stderr
+            )
         except (ImportError, ImproperlyConfigured) as exc:
             raise CommandError(
                 f"Cannot build the verification backend {settings.VERIFICATION_BACKEND}: {exc}"
@@ -268,23 +248,11 @@ class Command(BaseCommand):
             text += f" Its request id: {exc.request_id}."
         return CommandError(f"{text} ({self.backend.name}: {exc}; status {exc.status})")
 
-    def _record(self, outcome: str, action: str, **event) -> None:
-        verification_event(
-            None,
-            outcome=outcome,
-            purpose=Purpose.OPERATOR,
-            backend=self.backend.name,
-            detail=action,
-            **event,
-        )
-
-    def _record_failure(self, exc: VerificationError, action: str, **event) -> None:
-        outcome = outcome_for_error(exc)
-        self._record(outcome, f"{action} {exc.status}", **event)
-
 
 def _number_of(request_id: str) -> str:
     """Return the number a request was sent to, as the log remembers it ("" if unknown)."""
+    if not request_id:
+        return ""
     return (
         VerificationLog.objects.filter(request_id=request_id)
         .exclude(number="")
