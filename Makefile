@@ -62,5 +62,11 @@ $(BENCH_STAMP): $(STAMP) bench/requirements.txt
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
+.PHONY: bench-faults
+## bench-faults: 30 people log in while Redis stops and PostgreSQL restarts;
+## HTTP 500s and lost logins per fault (bench/README.md). Not a test.
+bench-faults: $(STAMP)
+	$(BIN)/python -m bench.faults
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
