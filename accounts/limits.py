@@ -1,28 +1,23 @@
 """Rate limits on sending and checking codes, shared by the web pages and the API.
 
-Counters live in the default cache (django-ratelimit's keys and windows), under
-group names that every entry point uses, so a client cannot get around a limit
-by switching between them. Rates come from settings (VERIFY_RATE_*). A request
-that one limit refuses is counted by none: refusals use up nobody's allowance.
+This module is the policy: which counters each step counts, and what a
+refusal is called. The counting itself (keys, windows, the cache) is
+accounts.counters. Counters live in the cache RATELIMIT_USE_CACHE names,
+under group names that every entry point uses, so a client cannot get around
+a limit by switching between them. Rates come from settings (VERIFY_RATE_*).
+A request that one limit refuses is counted by none: refusals use up
+nobody's allowance.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import ipaddress
 import logging
-import time
 import unicodedata
 
 from django.conf import settings
-from django.core.cache import caches
-from django.core.cache.backends.db import DatabaseCache
-from django.db import connections, router, transaction
-from django_ratelimit import ALL
-from django_ratelimit import core as ratelimit_core
 
-from . import defences
+from . import counters, defences
 from .exceptions import RateLimited, SendingPaused, WrongCodeLockout
 
 logger = logging.getLogger(__name__)
@@ -97,7 +92,7 @@ def client_key(request) -> str:
     return str(ipaddress.ip_network(f"{ip}/{settings.RATELIMIT_IPV6_MASK}", strict=False))
 
 
-def _count(request, hits, *, peek=(), then=()) -> list[tuple[str, int, int, int]]:
+def _count(hits, *, peek=(), then=()) -> list[counters.Count]:
     """Count one hit on each (group, value, rate) of `hits` and `then`, and read those
     of `peek`, unless one of them refuses: then none is counted.
 
@@ -105,167 +100,24 @@ def _count(request, hits, *, peek=(), then=()) -> list[tuple[str, int, int, int]
     it has reached it (a lockout). All or nothing: a request one limit refuses
     is counted by no other, so that refused requests cannot use up a number's,
     a range's or the site's allowance, nor a client's. Counters are looked at
-    in order, `hits`, `peek`, then `then`, up to the first that refuses.
-
-    Return (group, count, limit, time_left) for each counter looked at, the
-    count a hit has with this request. With Redis the whole step is one
-    script, one round trip; other caches count one counter at a time and give
-    the hits back when one refuses.
+    in order, `hits`, `peek`, then `then`, up to the first that refuses; the
+    Count of each one looked at is returned. A cache that cannot count
+    refuses the step (accounts.counters).
     """
     if not getattr(settings, "RATELIMIT_ENABLE", True):
         return []
-    counters = [
-        *[(counter, _HIT) for counter in hits],
-        *[(counter, _READ) for counter in peek],
-        *[(counter, _HIT) for counter in then],
-    ]
-    cache = caches[settings.RATELIMIT_USE_CACHE]
-    if type(cache).__module__.startswith("django_redis"):
-        return _count_in_redis(cache, counters)
-    with _one_at_a_time(cache):
-        return _count_in_cache(cache, counters)
+    return counters.count(
+        [
+            *[_counter(*limit) for limit in hits],
+            *[_counter(*limit, hit=False) for limit in peek],
+            *[_counter(*limit) for limit in then],
+        ],
+        using=settings.RATELIMIT_USE_CACHE,
+    )
 
 
-_HIT, _READ = "hit", "read"
-
-# The counting of _count() inside Redis, atomic. KEYS are the counters, ARGV
-# holds "mode limit seconds-to-live" for each. Every counter is read first;
-# only when none refuses are the hits counted, each opened with its window's
-# lifetime, as django-ratelimit's add() and incr() would.
-_COUNT_SCRIPT = """
-local counts = {}
-local refused = false
-for i, key in ipairs(KEYS) do
-  local mode, limit = string.match(ARGV[i], "^(%a+) (%d+)")
-  local count = tonumber(redis.call("GET", key)) or 0
-  if mode == "hit" then
-    count = count + 1
-    refused = count > tonumber(limit)
-  else
-    refused = count >= tonumber(limit)
-  end
-  counts[i] = count
-  if refused then
-    return counts
-  end
-end
-for i, key in ipairs(KEYS) do
-  local mode, _, ttl = string.match(ARGV[i], "^(%a+) (%d+) (%d+)$")
-  if mode == "hit" and redis.call("INCR", key) == 1 then
-    redis.call("EXPIRE", key, ttl)
-  end
-end
-return counts
-"""
-
-
-@functools.lru_cache(maxsize=64)
-def _split_rate(rate: str) -> tuple[int, int]:
-    # Rates come from settings: a handful of strings, each parsed once.
-    return ratelimit_core._split_rate(rate)
-
-
-def _counter_key(group: str, value: str, rate: str) -> tuple[str, int, int, int]:
-    """Return (cache key, limit, seconds to live, end of window) of a counter.
-
-    The same keys and windows as django-ratelimit's get_usage (its private
-    helpers, from the pinned 4.1.0), so readers through get_usage agree.
-    _make_cache_key takes the rate already split, as its own _split_rate does.
-    """
-    limit, period = _split_rate(rate)
-    window = ratelimit_core._get_window(value, period)
-    key = ratelimit_core._make_cache_key(group, window, (limit, period), value, ALL)
-    return key, limit, period + ratelimit_core.EXPIRATION_FUDGE, window
-
-
-def _count_in_redis(cache, counters):
-    now = int(time.time())
-    keys, args, windows = [], [], []
-    for (group, value, rate), mode in counters:
-        key, limit, ttl, window = _counter_key(group, value, rate)
-        keys.append(cache.make_key(key))
-        args.append(f"{mode} {limit} {ttl}")
-        windows.append((group, limit, window))
-    client = cache.client.get_client(write=True)
-    counts = _count_script(client)(keys=keys, args=args, client=client)
-    return [
-        (group, int(count), limit, window - now)
-        for (group, limit, window), count in zip(windows, counts, strict=False)
-    ]
-
-
-@functools.cache
-def _count_script(client):
-    # A Script runs by its SHA1 and loads itself into a Redis that lost it.
-    return client.register_script(_COUNT_SCRIPT)
-
-
-def _count_in_cache(cache, counters):
-    # Memcached and LocMem increment atomically but know nothing of several
-    # keys at once: hits are counted as they come and given back when one
-    # refuses. Under a race that may refuse a request that would have fitted,
-    # never let one through that does not.
-    now = int(time.time())
-    counted, taken = [], []
-    refused = False
-    for (group, value, rate), mode in counters:
-        key, limit, ttl, window = _counter_key(group, value, rate)
-        count = _hit(cache, key, ttl) if mode == _HIT else cache.get(key, 0)
-        if count is None:
-            # The cache could not count: fail closed, for a minute.
-            counted.append((group, 1, 0, 60))
-            refused = True
-            break
-        if mode == _HIT:
-            taken.append(key)
-        counted.append((group, count, limit, window - now))
-        refused = count > limit if mode == _HIT else count >= limit
-        if refused:
-            break
-    if refused:
-        for key in taken:
-            with contextlib.suppress(ValueError):
-                cache.decr(key)
-    return counted
-
-
-def _hit(cache, key: str, ttl: int) -> int | None:
-    """Count one on `key`, opened for `ttl` seconds; return the count, None when the cache fails."""
-    if cache.add(key, 1, ttl):
-        return 1
-    try:
-        return cache.incr(key)
-    except ValueError:
-        # Expired between the two, or the cache could not write: once more.
-        return 1 if cache.add(key, 1, ttl) else None
-
-
-@contextlib.contextmanager
-def _one_at_a_time(cache):
-    """On a database cache, run the block as one transaction no other counting interleaves.
-
-    Django's database cache increments with a read and a write: two requests
-    counting together would both read 4 and both write 5. On SQLite the
-    transaction holds the database's write lock from its start (the settings
-    make SQLite transactions IMMEDIATE), so others wait their turn (the busy
-    timeout) instead of failing; on PostgreSQL an advisory lock does the same.
-    Other caches count atomically themselves.
-    """
-    if not isinstance(cache, DatabaseCache):
-        yield
-        return
-    alias = router.db_for_write(cache.cache_model_class)
-    with transaction.atomic(using=alias):
-        connection = connections[alias]
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_COUNTING_LOCK])
-        yield
-
-
-# PostgreSQL's advisory lock held while the database cache counts: any
-# number no other part of the site takes.
-_COUNTING_LOCK = 0x5057_4C53
+def _counter(group: str, value: str, rate: str, *, hit: bool = True) -> counters.Counter:
+    return counters.Counter(group, value, counters.parse_rate(rate), hit=hit)
 
 
 WRONG_CODES = "verify.wrong.number"
@@ -276,29 +128,28 @@ def _wrong_codes(number: str) -> tuple[str, str, str]:
     return (WRONG_CODES, number, settings.VERIFY_RATE_WRONG_CODES_PER_NUMBER)
 
 
-def _refuse(counted) -> None:
-    """Raise RateLimited for the first counter over its limit, in order.
+def _refuse(counted: list[counters.Count]) -> None:
+    """Raise RateLimited for the first counter that refuses, in order.
 
     The wrong codes of a number are read, not counted: the number is locked
     once it has had `limit` of them. The site-wide caps pause sending for
     everybody (SendingPaused).
     """
-    for group, count, limit, time_left in counted:
-        if group == WRONG_CODES:
-            if count >= limit:
-                raise WrongCodeLockout(retry_after=time_left, scope=group)
-        elif count <= limit:
+    for count in counted:
+        if not count.refuses:
             continue
-        elif group.startswith(SITE_CAPS):
+        group = count.counter.group
+        if group == WRONG_CODES:
+            raise WrongCodeLockout(retry_after=count.time_left, scope=group)
+        if group.startswith(SITE_CAPS):
             defences.sending_paused_alert(group)
             raise SendingPaused(f"site-wide cap {group} reached")
-        else:
-            raise RateLimited(retry_after=time_left, scope=group)
+        raise RateLimited(retry_after=count.time_left, scope=group)
 
 
-def _enforce(request, limits):
+def _enforce(limits):
     """Count one hit on each (group, value, rate); raise RateLimited for the first one over."""
-    _refuse(_count(request, limits))
+    _refuse(_count(limits))
 
 
 def limit_start(request, *, number: str) -> None:
@@ -318,7 +169,6 @@ def limit_start(request, *, number: str) -> None:
         (f"{SITE_CAPS}.day", "site", f"{settings.VERIFY_MAX_SENDS_PER_DAY}/d"),
     ]
     counted = _count(
-        request,
         [("verify.start.ip", client_key(request), settings.VERIFY_RATE_START_PER_IP)],
         # A number locked out for wrong codes would get a code it cannot use,
         # paid for all the same.
@@ -342,7 +192,6 @@ def limit_check(request, *, session_key: str, number: str) -> None:
     codes, whatever the session or client).
     """
     counted = _count(
-        request,
         [
             ("verify.check.session", session_key, settings.VERIFY_RATE_CHECK_PER_SESSION),
             ("verify.check.ip", client_key(request), settings.VERIFY_RATE_CHECK_PER_IP),
@@ -358,7 +207,7 @@ def limit_adopt(request, *, number: str) -> None:
     Adopting a request sends nothing, so it counts against no limit; but a
     number locked out for wrong codes is told so now, not after a code.
     """
-    _refuse(_count(request, [], peek=[_wrong_codes(number)]))
+    _refuse(_count([], peek=[_wrong_codes(number)]))
 
 
 def record_wrong_code(request, *, number: str) -> None:
@@ -367,7 +216,7 @@ def record_wrong_code(request, *, number: str) -> None:
     Counted up to the limit, where the number is locked out; checks of a
     locked number are refused before they reach the provider.
     """
-    _count(request, [_wrong_codes(number)])
+    _count([_wrong_codes(number)])
 
 
 def _password_limits(request, username: str):
@@ -387,23 +236,22 @@ def limit_password_attempt(request, *, username: str) -> None:
     counter still at zero; a right password gives its count back
     (password_attempt_uncount).
     """
-    _enforce(request, _password_limits(request, username))
+    _enforce(_password_limits(request, username))
 
 
 def password_attempt_uncount(request, *, username: str) -> None:
     """Give back the count of an attempt that was not a wrong password."""
-    cache = caches[settings.RATELIMIT_USE_CACHE]
-    with _one_at_a_time(cache):
-        for group, value, rate in _password_limits(request, username):
-            key, _limit, _ttl, _window = _counter_key(group, value, rate)
-            with contextlib.suppress(ValueError):
-                cache.decr(key)
+    if not getattr(settings, "RATELIMIT_ENABLE", True):
+        return
+    counters.give_back(
+        [_counter(*limit) for limit in _password_limits(request, username)],
+        using=settings.RATELIMIT_USE_CACHE,
+    )
 
 
 def limit_phone_change(request, *, user_id: int) -> None:
     """Count a new phone number tried on the account page, per account and per client."""
     _enforce(
-        request,
         [
             ("account.phone.user", str(user_id), settings.ACCOUNT_RATE_PHONE_CHANGE_PER_USER),
             ("account.phone.ip", client_key(request), settings.ACCOUNT_RATE_PHONE_CHANGE_PER_IP),

@@ -21,9 +21,10 @@ A failure counts as an outage when it means the service could not be used
 now, not that the site asked it something wrong: an OperationalError or
 InterfaceError from the database (refused or dropped connections, a server
 shutting down, deadlocks, "database is locked"), a connection error or
-timeout from Redis, or Redis refusing writes (read-only replica, out of
-memory). An IntegrityError or a Redis script error is a bug and stays an
-HTTP 500.
+timeout from Redis, Redis refusing writes (read-only replica, out of
+memory), or a cache that swallowed its error and so could not count a rate
+limit (accounts.counters.CountersUnavailable). An IntegrityError or a Redis
+script error is a bug and stays an HTTP 500.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from dataclasses import dataclass
 
 from django.db import InterfaceError, OperationalError
 from redis import exceptions as redis_exceptions
+
+from accounts.counters import CountersUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +68,9 @@ _UNAVAILABLE = (
             redis_exceptions.MasterDownError,
             redis_exceptions.ClusterDownError,
             redis_exceptions.TryAgainError,
+            # A cache that swallowed its error (django-redis's
+            # IGNORE_EXCEPTIONS) and could not count a rate limit.
+            CountersUnavailable,
         ),
         CACHE,
     ),

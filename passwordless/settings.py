@@ -16,6 +16,7 @@ from django.core.checks.security.base import (
 )
 from django.core.exceptions import ImproperlyConfigured
 
+from accounts.counters import parse_rate
 from passwordless.logging import FORMATTERS as LOG_FORMATTERS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -66,7 +67,6 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django_ratelimit",
     "phonenumber_field",
     "accounts",
 ]
@@ -132,10 +132,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # accounts/0003_cache_table), and `manage.py check` names it when it is missing.
 DEFAULT_CACHE_URL = "dbcache://django_cache"
 CACHES = {"default": env.cache("CACHE_URL", default=DEFAULT_CACHE_URL)}
-# CACHE_URL=redis://… must reach django-redis, the backend django-ratelimit
-# supports. django-environ picks it only when it can import it and silently
-# falls back to Django's own Redis backend otherwise: name it here, so a
-# missing package fails at the start instead.
+# CACHE_URL=redis://… must reach django-redis, whose client runs the rate
+# limits' counting script (accounts.counters). django-environ picks it only
+# when it can import it and silently falls back to Django's own Redis backend
+# otherwise: name it here, so a missing package fails at the start instead.
 if CACHES["default"]["BACKEND"] in {
     "django.core.cache.backends.redis.RedisCache",
     "django_redis.cache.RedisCache",
@@ -148,25 +148,23 @@ if CACHES["default"]["BACKEND"] in {
     CACHES["default"]["OPTIONS"].setdefault("SOCKET_TIMEOUT", 5)
 
 # Backends that are shared by every process and increment atomically, which
-# django-ratelimit needs for its counters to be exact under concurrency.
+# the rate-limit counters need to be exact under concurrency.
 ATOMIC_SHARED_CACHE_BACKENDS = {
     "django_redis.cache.RedisCache",
     "django.core.cache.backends.memcached.PyMemcacheCache",
     "django.core.cache.backends.memcached.PyLibMCCache",
 }
 SILENCED_SYSTEM_CHECKS = []
-if CACHES["default"]["BACKEND"] not in ATOMIC_SHARED_CACHE_BACKENDS:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "CACHE_URL must point at Redis or Memcached when DEBUG is off: rate limits "
-            f"need a shared cache that increments atomically, and {CACHES['default']['BACKEND']} "
-            "is not one (e.g. CACHE_URL=redis://127.0.0.1:6379/0)."
-        )
-    # django-ratelimit refuses the database cache because its increment is a
-    # read then a write, not atomic: two requests racing may count once. For
-    # development on one machine that is an acceptable trade for needing no
-    # cache server; production (DEBUG off) cannot get here, see above.
-    SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
+# The database cache's increment is a read then a write, not atomic: the
+# counters count there one request at a time, in a transaction
+# (accounts.counters). For development on one machine that is an acceptable
+# trade for needing no cache server, not for production.
+if CACHES["default"]["BACKEND"] not in ATOMIC_SHARED_CACHE_BACKENDS and not DEBUG:
+    raise ImproperlyConfigured(
+        "CACHE_URL must point at Redis or Memcached when DEBUG is off: rate limits "
+        f"need a shared cache that increments atomically, and {CACHES['default']['BACKEND']} "
+        "is not one (e.g. CACHE_URL=redis://127.0.0.1:6379/0)."
+    )
 
 AUTH_USER_MODEL = "accounts.User"
 # Django's ModelBackend under the path the site's sessions store
@@ -275,8 +273,8 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more.")
 # Per-client limits count an IPv6 client by its network of this many bits
-# (django-ratelimit's name and default): one subscriber usually holds a whole
-# /64 and could take a fresh address for every request.
+# (the name and default django-ratelimit gave it): one subscriber usually
+# holds a whole /64 and could take a fresh address for every request.
 RATELIMIT_IPV6_MASK = env.int("RATELIMIT_IPV6_MASK", default=64)
 if not 32 <= RATELIMIT_IPV6_MASK <= 128:
     raise ImproperlyConfigured("RATELIMIT_IPV6_MASK must be between 32 and 128.")
@@ -370,7 +368,8 @@ PASSWORDLESS_SIGNUP = env.bool("PASSWORDLESS_SIGNUP", default=True)
 # the phone alone too, for sites that see the phone as enough.
 PHONE_LOGIN_FOR_2FA_USERS = env.bool("PHONE_LOGIN_FOR_2FA_USERS", default=False)
 
-# Rate limits (django-ratelimit rates: "count/period", period in s, m, h or d).
+# Rate limits: "count/period", the period in s, m, h or d with an optional
+# multiplier (5/15m, 10/h, 3/d). A rate written otherwise stops the start.
 VERIFY_RATE_START_PER_IP = env.str("VERIFY_RATE_START_PER_IP", default="5/15m")
 VERIFY_RATE_START_PER_NUMBER = env.str("VERIFY_RATE_START_PER_NUMBER", default="3/15m")
 VERIFY_RATE_CHECK_PER_SESSION = env.str("VERIFY_RATE_CHECK_PER_SESSION", default="5/5m")
@@ -422,6 +421,28 @@ if VERIFY_TEST_NUMBERS and not DEBUG and not VERIFY_ALLOW_TEST_NUMBERS_IN_PRODUC
         "with its fixed code. Set VERIFY_ALLOW_TEST_NUMBERS_IN_PRODUCTION=true to allow it."
     )
 RATELIMIT_USE_CACHE = "default"
+# Every rate is read now, so that a mistyped one stops the start, named,
+# rather than the first login that needs it.
+for _name in (
+    "VERIFY_RATE_START_PER_IP",
+    "VERIFY_RATE_START_PER_NUMBER",
+    "VERIFY_RATE_CHECK_PER_SESSION",
+    "VERIFY_RATE_CHECK_PER_IP",
+    "VERIFY_RATE_WRONG_CODES_PER_NUMBER",
+    "LOGIN_RATE_PASSWORD_PER_IP",
+    "LOGIN_RATE_PASSWORD_PER_USERNAME",
+    "ACCOUNT_RATE_PHONE_CHANGE_PER_USER",
+    "ACCOUNT_RATE_PHONE_CHANGE_PER_IP",
+    "VERIFY_PREFIX_RATE",
+):
+    try:
+        parse_rate(globals()[_name])
+    except ValueError as _error:
+        raise ImproperlyConfigured(f"{_name}: {_error}") from None
+if VERIFY_MAX_SENDS_PER_HOUR < 0 or VERIFY_MAX_SENDS_PER_DAY < 0:
+    raise ImproperlyConfigured(
+        "VERIFY_MAX_SENDS_PER_HOUR and VERIFY_MAX_SENDS_PER_DAY must be 0 (no cap) or more."
+    )
 
 # Vonage (VERIFY_BACKEND=vonage or vonage-legacy) ------------------------------
 

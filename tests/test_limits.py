@@ -8,7 +8,8 @@ import time
 import pytest
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
-from django_ratelimit.core import _get_window
+
+from accounts.counters import Counter, Rate
 
 from .conftest import NUMBER, last_code, messages_of, pending
 from .factories import UserFactory
@@ -67,7 +68,8 @@ def clock(time_machine):
 
 def new_window(clock, value, rate_period):
     """Move the clock to the first second of a fresh rate-limit window for `value`."""
-    clock.shift(_get_window(value, rate_period) - int(time.time()) + 1)
+    _start, end = Counter("any", value, Rate(limit=1, period=rate_period)).window()
+    clock.shift(end - int(time.time()) + 1)
 
 
 # Starting a verification -----------------------------------------------------

@@ -14,7 +14,8 @@ import time
 
 import pytest
 from django.core.cache import cache
-from django_ratelimit.core import _split_rate
+
+from accounts.counters import parse_rate
 
 from ..conftest import NUMBER, last_code, pending, start_login
 from .conftest import api_endpoints, attacker, compare_timings, logged_in_sessions, wrong_code
@@ -33,7 +34,7 @@ def call(browser, name: str, **fields):
 def test_wrong_codes_through_the_api_and_the_pages_share_one_cap(
     settings, outbox, upstream, user, logins, generous_send_limits
 ):
-    limit, _period = _split_rate(settings.VERIFY_RATE_WRONG_CODES_PER_NUMBER)
+    limit = parse_rate(settings.VERIFY_RATE_WRONG_CODES_PER_NUMBER).limit
     for attempt in range(60):
         script = attacker()
         if attempt % 2:

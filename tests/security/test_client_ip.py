@@ -11,7 +11,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from django_ratelimit.core import _split_rate
+
+from accounts.counters import parse_rate
 
 from ..conftest import last_code
 from ..factories import UserFactory
@@ -46,7 +47,7 @@ def forged_headers(rng: random.Random) -> dict:
 
 
 def limit_of(rate: str) -> int:
-    count, _period = _split_rate(rate)
+    count = parse_rate(rate).limit
     return count
 
 

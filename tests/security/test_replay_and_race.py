@@ -13,11 +13,9 @@ import threading
 import pytest
 from django.conf import settings as django_settings
 from django.db import connections
-from django.http import HttpRequest
 from django.test import Client
-from django_ratelimit.core import get_usage
 
-from accounts import limits
+from accounts import counters, limits
 from accounts.models import Outcome, VerificationLog
 from accounts.verification.backends import decoy, locmem
 from accounts.verification.exceptions import IncorrectCode, VerificationError, VerificationExpired
@@ -104,13 +102,8 @@ ROUNDS = 4
 
 def wrong_codes_counted(number: str) -> int:
     """Return the wrong codes counted against `number` in this window (the lockout's counter)."""
-    usage = get_usage(
-        HttpRequest(),
-        group=limits.WRONG_CODES,
-        key=lambda _group, _request: number,
-        rate=django_settings.VERIFY_RATE_WRONG_CODES_PER_NUMBER,
-    )
-    return usage["count"]
+    rate = counters.parse_rate(django_settings.VERIFY_RATE_WRONG_CODES_PER_NUMBER)
+    return counters.read(counters.Counter(limits.WRONG_CODES, number, rate))
 
 
 def _together(count, action):
