@@ -28,6 +28,7 @@ import time
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.crypto import salted_hmac
 from django.utils.module_loading import import_string
 
 from . import defences, limits
@@ -58,7 +59,7 @@ from .live_requests import (
     live_request_was_verified,
     step_digest,
 )
-from .models import Purpose, User
+from .models import Purpose, User, VerificationLog
 from .phone import mask_phone_number
 from .selectors import phone_number_holder
 from .verification import BaseVerificationBackend, CheckResult, get_backend
@@ -426,6 +427,10 @@ class VerificationProcess:
             try:
                 request_id = upstream_latency.run("start", backend.start, number, decoy=decoy)
             except VerificationError as exc:
+                found = self._started_here(pending, exc)
+                if found is not None:
+                    live_request_save(number, found)
+                    return found, True
                 status = "concurrent" if isinstance(exc, ConcurrentVerification) else exc.status
                 self._record(outcome_for_error(exc), event, detail=self._detail("send", status))
                 raise
@@ -446,6 +451,46 @@ class VerificationProcess:
             detail=DECOY_DETAIL if decoy else self._detail("send"),
         )
         return live, False
+
+    def _started_here(
+        self, pending: PendingVerification, exc: VerificationError
+    ) -> LiveRequest | None:
+        """Return the live request the provider names in refusing a start, if this site
+        started it for the same step and its code can still be typed.
+
+        The cache lost the number's record (an outage, a restart) while the
+        provider kept the request: the log remembers who started it, so the
+        person can type the code they received instead of waiting for it to
+        expire.
+        """
+        if not isinstance(exc, ConcurrentVerification) or not exc.request_id:
+            return None
+        if pending.decoy or self.operator:
+            return None
+        row = (
+            VerificationLog.objects.filter(
+                request_id=exc.request_id, number=pending.number, outcome=Outcome.STARTED
+            )
+            .order_by("created_at")
+            .first()
+        )
+        if row is None or step_digest(purpose=row.purpose, user_id=row.user_id) != pending.step:
+            return None
+        started_at = row.created_at.timestamp()
+        if started_at + settings.VERIFY_CODE_TTL <= time.time():
+            return None
+        logger.info(
+            "verification found in the log purpose=%s number=%s",
+            pending.purpose,
+            mask_phone_number(pending.number),
+        )
+        return LiveRequest(
+            request_id=exc.request_id,
+            step=pending.step,
+            decoy=False,
+            started_at=started_at,
+            sent_at=started_at,
+        )
 
     def _cancel_stale(self, backend, request_id: str, *, decoy: bool, event: dict) -> None:
         """Cancel a request of the number whose code expired here unused: nobody will type it.
@@ -516,32 +561,54 @@ class VerificationProcess:
             result = upstream_latency.run(
                 "check", backend.check, pending.request_id, code, decoy=pending.decoy
             )
-        except VerificationError as exc:
-            self._record_step(
-                pending, outcome_for_error(exc), detail=self._detail("check", exc.status)
-            )
-            if isinstance(exc, (IncorrectCode, TooManyAttempts)) and not self.operator:
-                limits.record_wrong_code(self.request, number=pending.number)
-            if isinstance(exc, IncorrectCode):
-                pending.failed_attempts += 1
+        except VerificationExpired:
+            if self._verified_by(pending, holder):
+                # The provider accepted this holder's code, and neither its
+                # storage nor the cache kept the fact through an outage: the
+                # log did (below), and the provider now says it is used.
+                pending.verified, pending.verified_in = True, holder
                 self.storage.save(pending)
-            elif isinstance(exc, VerificationEnded):
-                self._forget(pending)
+                return self._finishing(pending)
+            self._refused_check(pending, VerificationExpired("the code expired or was used"))
             raise
-        # Kept, as verified, in the storage and, for this holder alone, in
-        # the cache, in case the storage cannot be saved.
-        pending.verified, pending.verified_in = True, holder
-        self.storage.save(pending)
-        live_request_verified(pending.request_id, holder=holder)
+        except VerificationError as exc:
+            self._refused_check(pending, exc)
+            raise
+        # The fact is kept three times before anything else may fail: in the
+        # verification log (a row naming, as a digest, who typed the code),
+        # in the storage, and for this holder alone in the cache.
         self._record_step(
             pending,
             Outcome.SUCCEEDED,
             price=result.price if result else None,
             currency=result.currency if result else None,
-            detail=self._detail("check"),
+            detail=self._detail("check") or _verified_detail(holder),
         )
+        pending.verified, pending.verified_in = True, holder
+        self.storage.save(pending)
+        live_request_verified(pending.request_id, holder=holder)
         self.result = result or CheckResult(request_id=pending.request_id)
         return self._finishing(pending)
+
+    def _refused_check(self, pending: PendingVerification, exc: VerificationError) -> None:
+        self._record_step(pending, outcome_for_error(exc), detail=self._detail("check", exc.status))
+        if isinstance(exc, (IncorrectCode, TooManyAttempts)) and not self.operator:
+            limits.record_wrong_code(self.request, number=pending.number)
+        if isinstance(exc, IncorrectCode):
+            pending.failed_attempts += 1
+            self.storage.save(pending)
+        elif isinstance(exc, VerificationEnded):
+            self._forget(pending)
+
+    def _verified_by(self, pending: PendingVerification, holder: str) -> bool:
+        """Whether the log says the provider accepted `holder`'s code for `pending`."""
+        if self.operator or pending.decoy:
+            return False
+        return VerificationLog.objects.filter(
+            request_id=pending.request_id,
+            outcome=Outcome.SUCCEEDED,
+            detail=_verified_detail(holder),
+        ).exists()
 
     def _finishing(self, pending: PendingVerification) -> PendingVerification:
         """Return `pending` for this request alone to finish; NoPendingVerification for others.
@@ -731,6 +798,11 @@ class VerificationProcess:
             backend="" if pending.decoy else self.provider.name,
             **extra,
         )
+
+
+def _verified_detail(holder: str) -> str:
+    """Name who typed an accepted code in its log row, without keeping their session key."""
+    return "by " + salted_hmac(__name__, holder, algorithm="sha256").hexdigest()[:24]
 
 
 def resend_wait(sent_at: float) -> int:

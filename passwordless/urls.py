@@ -12,3 +12,5 @@ urlpatterns = [
 
 # An outage of the database or the cache answers 503, anything else Django's 500.
 handler500 = "passwordless.views.server_error"
+# A session the database could not save is a 400 to Django: an outage too.
+handler400 = "passwordless.views.bad_request"

@@ -45,6 +45,28 @@ def server_error(request: HttpRequest, template_name: str = defaults.ERROR_500_T
     exc = sys.exc_info()[1]
     if outages.report(exc) is None:
         return defaults.server_error(request, template_name=template_name)
+    return _unavailable(request)
+
+
+def bad_request(
+    request: HttpRequest, exception, template_name: str = defaults.ERROR_400_TEMPLATE_NAME
+):
+    """Answer 503 when a 400 comes of an outage, Django's 400 page otherwise.
+
+    SessionMiddleware reports a session the database could not save as
+    SessionInterrupted, a 400 ("the session was deleted"); its cause is the
+    database's error.
+    """
+    if outages.report(exception) is None:
+        return defaults.bad_request(request, exception, template_name=template_name)
+    return _unavailable(request)
+
+
+def _unavailable(request: HttpRequest) -> HttpResponse:
+    # The step did not happen: the browser keeps its CSRF cookie. A login cut
+    # short has already rotated the token, and a new cookie would make the
+    # reload of the same form a 403 "form expired".
+    request.META["CSRF_COOKIE_NEEDS_UPDATE"] = False
     if _is_api(request):
         response = error_response(unavailable())
     else:

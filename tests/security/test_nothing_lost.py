@@ -10,6 +10,7 @@ without asking the provider again, once.
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from django.db import OperationalError, connection
 
 from accounts.models import User
@@ -168,3 +169,132 @@ def test_a_login_whose_last_login_write_failed_finishes_on_retry(upstream, login
     assert logins == [user.pk]
     assert upstream.count("check") == 1
     assert len(logged_in_sessions(user.pk)) == 1
+
+
+def last_login_write_fails_once():
+    """Return an execute_wrapper failing the first write of last_login, and its record."""
+    failures = []
+
+    def wrapper(execute, sql, params, many, context):
+        if not failures and sql.lstrip().upper().startswith("UPDATE") and "last_login" in sql:
+            failures.append(sql)
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    return wrapper, failures
+
+
+def test_a_code_accepted_before_the_cache_was_lost_finishes_on_retry(upstream, logins):
+    """The provider accepted the code, the login failed (503: no session saved), and the
+    cache came back empty (a Redis restart): the log's row, naming who typed the code,
+    lets the retry in."""
+    user = UserFactory(phone_number_for_2fa=NUMBER)
+    person = browser()
+    start_login(person)
+    code = last_code(upstream_outbox())
+    wrapper, failures = last_login_write_fails_once()
+
+    with connection.execute_wrapper(wrapper):
+        failed = person.post("/verify/", {"code": code})
+    cache.clear()
+    retried = person.post("/verify/", {"code": code})
+
+    assert failures
+    assert failed.status_code == 503
+    assert retried["Location"] == "/"
+    assert logins == [user.pk]
+    assert len(logged_in_sessions(user.pk)) == 1
+
+
+def test_an_accepted_code_in_the_log_opens_nothing_for_another_session(upstream, logins):
+    UserFactory(phone_number_for_2fa=NUMBER)
+    person, adopter = browser(), browser()
+    start_login(person)
+    start_login(adopter)
+    code = last_code(upstream_outbox())
+    wrapper, _failures = last_login_write_fails_once()
+
+    with connection.execute_wrapper(wrapper):
+        person.post("/verify/", {"code": code})
+    cache.clear()
+    response = adopter.post("/verify/", {"code": code})
+
+    assert response["Location"] == "/login/"
+    assert logins == []
+
+
+def test_a_session_the_database_could_not_save_is_a_503_not_a_400(upstream):
+    UserFactory(phone_number_for_2fa=NUMBER)
+    person = browser()
+    start_login(person)
+    failures = []
+
+    def session_update_fails(execute, sql, params, many, context):
+        if not failures and "django_session" in sql and sql.lstrip().upper().startswith("UPDATE"):
+            failures.append(sql)
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(session_update_fails):
+        response = person.post("/verify/", {"code": "000000"})
+
+    assert failures
+    assert response.status_code == 503
+
+
+def test_a_login_cut_short_keeps_the_csrf_cookie(upstream, logins):
+    """login() rotated the CSRF token before the failure: the 503 must not send the new
+    one, or the reload of the same form would be refused as expired."""
+    UserFactory(phone_number_for_2fa=NUMBER)
+    failures = []
+
+    def last_login_write_fails(execute, sql, params, many, context):
+        if not failures and sql.lstrip().upper().startswith("UPDATE") and "last_login" in sql:
+            failures.append(sql)
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    person = attacker(raise_request_exception=False, enforce_csrf_checks=True)
+    page = person.get("/login/")
+    token = page.cookies["csrftoken"].value if "csrftoken" in page.cookies else None
+    form = {"csrfmiddlewaretoken": person.cookies["csrftoken"].value}
+    person.post("/login/", {"number": NUMBER, **form})
+    code = last_code(upstream_outbox())
+    with connection.execute_wrapper(last_login_write_fails):
+        failed = person.post("/verify/", {"code": code, **form})
+    reloaded = person.post("/verify/", {"code": code, **form})
+
+    assert token is not None
+    assert failed.status_code == 503
+    assert "csrftoken" not in failed.cookies
+    assert reloaded["Location"] == "/"
+
+
+def test_a_start_the_site_lost_track_of_is_found_in_the_log(
+    vonage_backend_settings, vonage_emulator
+):
+    """Vonage sent the code, the session could not be saved, and the cache came back
+    empty: Vonage refuses the retry's start as concurrent, naming its request, and the
+    log says this site started it for this person, so the code they got still works."""
+    user = UserFactory(phone_number_for_2fa=NUMBER)
+    failures = []
+
+    def session_write_fails(execute, sql, params, many, context):
+        if not failures and "django_session" in sql and not sql.lstrip().startswith("SELECT"):
+            failures.append(sql)
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    person = browser()
+    with connection.execute_wrapper(session_write_fails):
+        failed = start_login(person)
+    cache.clear()
+    retried = start_login(person)
+
+    assert failures
+    assert failed.status_code == 503
+    assert retried["Location"] == "/verify/"
+    assert len(vonage_emulator.messages) == 1
+    response = person.post("/verify/", {"code": vonage_emulator.last_code(NUMBER)})
+    assert response["Location"] == "/"
+    assert User.objects.get(pk=user.pk).last_login is not None
