@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run serve test test-services lint format bench clean
+.PHONY: run serve test test-services lint format bench bench-decoy bench-people clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11, or run make PYTHON=python3"; exit 1; }
@@ -67,6 +67,16 @@ bench: $(BENCH_STAMP)
 ## HTTP 500s and lost logins per fault (bench/README.md). Not a test.
 bench-faults: $(STAMP)
 	$(BIN)/python -m bench.faults
+
+## bench-decoy: POST /login/ for registered vs unknown numbers with sign-up off
+## (the decoy), over HTTP against Vonage's emulator (bench/README.md). Not a test.
+bench-decoy: $(STAMP)
+	$(BIN)/python -m bench.decoy_timing
+
+## bench-people: a hundred people log in the way people do, against Verify v2;
+## codes sent per login and people stranded (bench/README.md). Not a test.
+bench-people: $(STAMP)
+	$(BIN)/python -m bench.people
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
