@@ -146,6 +146,13 @@ if CACHES["default"]["BACKEND"] in {
     CACHES["default"].setdefault("OPTIONS", {})
     CACHES["default"]["OPTIONS"].setdefault("SOCKET_CONNECT_TIMEOUT", 5)
     CACHES["default"]["OPTIONS"].setdefault("SOCKET_TIMEOUT", 5)
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache":
+    # Django culls a database cache past 300 entries, a third at a time, the
+    # rate-limit counters and pending codes among them: a development site
+    # in use would forget its limits and its codes mid-login. Entries leave
+    # when they expire instead.
+    CACHES["default"].setdefault("OPTIONS", {})
+    CACHES["default"]["OPTIONS"].setdefault("MAX_ENTRIES", 1_000_000)
 
 # Backends that are shared by every process and increment atomically, which
 # the rate-limit counters need to be exact under concurrency.
