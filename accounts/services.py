@@ -131,7 +131,7 @@ def phone_login_finish(request: HttpRequest, pending: PendingVerification) -> Us
     Raises SecondFactorRequired when the owner chose password + code: the
     phone alone is one factor, and they chose two.
     """
-    user = user_get_by_phone_number(pending.number)
+    user = _number_owner(pending)
     if user is None:
         if not settings.PASSWORDLESS_SIGNUP:
             raise NoPendingVerification
@@ -141,6 +141,23 @@ def phone_login_finish(request: HttpRequest, pending: PendingVerification) -> Us
     user_login(request, user)
     logger.info("phone login user_id=%s number=%s", user.pk, mask_phone_number(pending.number))
     return user
+
+
+def _number_owner(pending: PendingVerification) -> User | None:
+    """Return the active user whose phone number is the verified one, if any.
+
+    The start looked the number up and kept its holder's id: read by that
+    primary key, and by the number only when there was no holder then or the
+    account changed since (deactivated, deleted, or given another number).
+    """
+    if pending.user_id is not None:
+        try:
+            user = User._default_manager.get(pk=pending.user_id)
+        except User.DoesNotExist:
+            user = None
+        if user is not None and user.is_active and str(user.phone_number_for_2fa) == pending.number:
+            return user
+    return user_get_by_phone_number(pending.number)
 
 
 def user_login(request: HttpRequest, user: User) -> None:
