@@ -437,6 +437,14 @@ class VerificationProcess:
         except BaseException:
             live_request_release(number, decoy=decoy, token=claim)
             raise
+        # The log first: should the cache fail now, the row is what lets the
+        # retry find the request the provider has sent (_started_here).
+        self._record(
+            Outcome.STARTED,
+            event,
+            request_id="" if decoy else request_id,
+            detail=DECOY_DETAIL if decoy else self._detail("send"),
+        )
         now = time.time()
         live = LiveRequest(
             request_id=request_id, step=step, decoy=decoy, started_at=now, sent_at=now
@@ -444,12 +452,6 @@ class VerificationProcess:
         live_request_save(number, live)
         if not self.operator:
             defences.conversion_watch()
-        self._record(
-            Outcome.STARTED,
-            event,
-            request_id="" if decoy else request_id,
-            detail=DECOY_DETAIL if decoy else self._detail("send"),
-        )
         return live, False
 
     def _started_here(

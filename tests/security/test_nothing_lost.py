@@ -298,3 +298,60 @@ def test_a_start_the_site_lost_track_of_is_found_in_the_log(
     response = person.post("/verify/", {"code": vonage_emulator.last_code(NUMBER)})
     assert response["Location"] == "/"
     assert User.objects.get(pk=user.pk).last_login is not None
+
+
+@pytest.mark.parametrize("backend", ["vonage_backend_settings", "vonage_legacy_backend_settings"])
+def test_a_code_vonage_accepted_stays_right_when_the_cache_fails_after(
+    request, vonage_emulator, settings, backend
+):
+    """The backend's own bookkeeping after Vonage's yes (its wrong-code count) cannot turn
+    that yes into an error: the retry would hear "already verified"."""
+    from accounts.verification import get_backend
+    from tests.test_infrastructure_faults import closed_port
+
+    request.getfixturevalue(backend)
+    provider = get_backend()
+    request_id = provider.start(NUMBER)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
+        }
+    }
+
+    result = provider.check(request_id, vonage_emulator.last_code(NUMBER))
+
+    assert result.request_id == request_id
+
+
+def test_a_start_whose_record_the_cache_refused_is_found_on_retry(
+    vonage_backend_settings, vonage_emulator, monkeypatch
+):
+    """Vonage sent the code, then the cache failed (503) and came back empty: the log's
+    row, written before the cache, lets the retry take the request Vonage names."""
+    from redis.exceptions import ConnectionError as RedisDown
+
+    from accounts import process
+
+    UserFactory(phone_number_for_2fa=NUMBER)
+    saves = []
+    real_save = process.live_request_save
+
+    def cache_down_once(*args, **kwargs):
+        if not saves:
+            saves.append(args)
+            raise RedisDown("Connection refused")
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(process, "live_request_save", cache_down_once)
+    person = browser()
+    failed = start_login(person)
+    cache.clear()
+    retried = start_login(person)
+
+    assert failed.status_code == 503
+    assert retried["Location"] == "/verify/"
+    assert len(vonage_emulator.messages) == 1
+    response = person.post("/verify/", {"code": vonage_emulator.last_code(NUMBER)})
+    assert response["Location"] == "/"

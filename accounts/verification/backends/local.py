@@ -15,6 +15,7 @@ finds none left.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 
@@ -181,8 +182,11 @@ class LocalCodeBackend(BaseVerificationBackend):
         # again. A newer request can hold the number only if it started after
         # that deletion, microseconds ago; checking first would cost a round
         # trip on every login to narrow, not close, that window, whose worst
-        # case is two live codes for one number.
-        self.cache.delete(self._number_key(number))
+        # case is two live codes for one number. It runs after the code was
+        # taken: a cache outage here must not make a right code an error (the
+        # number's key expires with the code anyway).
+        with contextlib.suppress(Exception):
+            self.cache.delete(self._number_key(number))
 
     def _hash(self, request_id, code):
         return salted_hmac(self.key_prefix, f"{request_id}:{code}", algorithm="sha256").hexdigest()

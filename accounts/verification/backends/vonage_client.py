@@ -10,6 +10,7 @@ re-sent check could spend one of their three attempts.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -184,8 +185,14 @@ def wrong_code_attempts_left(request_id: str) -> int | None:
 
 
 def forget_wrong_codes(request_id: str) -> None:
-    """Drop the wrong-code count of a request that is over."""
-    cache.delete(f"{WRONG_CODES_KEY_PREFIX}:{request_id}")
+    """Drop the wrong-code count of a request that is over; never fails.
+
+    It runs after Vonage answered: a cache outage here must not turn a code
+    Vonage just accepted into an error (the retry would hear "already
+    verified"). A count left behind expires with WRONG_CODES_TTL.
+    """
+    with contextlib.suppress(Exception):
+        cache.delete(f"{WRONG_CODES_KEY_PREFIX}:{request_id}")
 
 
 def voice_fallback_seconds(value: int | None = None) -> int:
