@@ -437,8 +437,10 @@ class VerificationProcess:
         except BaseException:
             live_request_release(number, decoy=decoy, token=claim)
             raise
-        # The log first: should the cache fail now, the row is what lets the
-        # retry find the request the provider has sent (_started_here).
+        if not self.operator:
+            defences.conversion_watch()
+        # The log before the cache: should the cache fail now, the row is what
+        # lets the retry find the request the provider has sent (_started_here).
         self._record(
             Outcome.STARTED,
             event,
@@ -450,8 +452,6 @@ class VerificationProcess:
             request_id=request_id, step=step, decoy=decoy, started_at=now, sent_at=now
         )
         live_request_save(number, live)
-        if not self.operator:
-            defences.conversion_watch()
         return live, False
 
     def _started_here(
