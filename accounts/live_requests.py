@@ -195,30 +195,57 @@ def _verified_key(request_id: str, holder: str) -> str:
     return f"{KEY_PREFIX}:verified:{digest}"
 
 
+def _finishing_key(request_id: str) -> str:
+    return f"{KEY_PREFIX}:finishing:{request_id}"
+
+
 def live_request_verified(request_id: str, *, holder: str) -> None:
-    """Remember that the provider accepted the code of `request_id` typed in session `holder`.
+    """Remember that the provider accepted the code of `request_id` typed in session `holder`,
+    and that the request it answered is now finishing what the code was for.
 
     Kept for that session alone: another session that adopted the request
-    never finishes on the strength of a code it was not typed in.
+    never finishes on the strength of a code it was not typed in. The request
+    the provider answered is the one that finishes: the record carries its
+    right to, for the longest a finish may take or until it gives the right
+    back (live_request_finishing_failed); a retry takes it then
+    (live_request_finishing). The record is left to expire once what the
+    code was for is done, so that the same code posted again meanwhile finds
+    it taken rather than free; the storage that held the code forgets it.
     """
-    cache.set(_verified_key(request_id, holder), True, settings.VERIFY_CODE_TTL)
+    finishing_until = time.time() + _claim_seconds()
+    cache.set(_verified_key(request_id, holder), finishing_until, settings.VERIFY_CODE_TTL)
 
 
-def live_request_was_verified(request_id: str, *, holder: str) -> bool:
-    """Return whether session `holder`'s code for `request_id` was accepted and not yet used."""
-    return bool(cache.get(_verified_key(request_id, holder)))
+def live_request_was_verified(request_id: str, *, holder: str) -> float | None:
+    """Return None unless session `holder`'s code for `request_id` was accepted and not yet used;
+    else until when the request that is finishing it holds the right to (past: none does)."""
+    finishing_until = cache.get(_verified_key(request_id, holder))
+    if finishing_until is None:
+        return None
+    # A float, unless written by another version of this code (True): nobody finishing.
+    return finishing_until if isinstance(finishing_until, float) else 0.0
 
 
-def live_request_forget_verified(request_id: str, *, holder: str) -> None:
-    """Forget an accepted code once what it was for is done."""
-    cache.delete(_verified_key(request_id, holder))
+def live_request_finishing(request_id: str, *, finishing_until: float | None) -> bool:
+    """Take the right to finish the verified `request_id` again, for a retry; False while
+    another request has it.
+
+    `finishing_until` is what live_request_was_verified returned for the
+    code, read after the caller learnt it was accepted: the request the
+    provider answered holds the right until then. Retries take it one at a
+    time.
+    """
+    if finishing_until is not None and finishing_until > time.time():
+        return False
+    return cache.add(_finishing_key(request_id), True, _claim_seconds())
 
 
-def live_request_finishing(request_id: str) -> bool:
-    """Take the right to finish the verified `request_id`; False while another request has it."""
-    return cache.add(f"{KEY_PREFIX}:finishing:{request_id}", True, _claim_seconds())
+def live_request_finishing_failed(request_id: str, *, holder: str = "") -> None:
+    """Give the right to finish back, for a retry: finishing failed.
 
-
-def live_request_finishing_failed(request_id: str) -> None:
-    """Give the right to finish back, for a retry."""
-    cache.delete(f"{KEY_PREFIX}:finishing:{request_id}")
+    `holder` is the session whose accepted code it is: its record says
+    nobody is finishing it now.
+    """
+    if holder:
+        cache.set(_verified_key(request_id, holder), 0.0, settings.VERIFY_CODE_TTL)
+    cache.delete(_finishing_key(request_id))

@@ -51,7 +51,6 @@ from .live_requests import (
     live_request_end,
     live_request_finishing,
     live_request_finishing_failed,
-    live_request_forget_verified,
     live_request_release,
     live_request_save,
     live_request_sent,
@@ -544,7 +543,7 @@ class VerificationProcess:
         """
         pending = self.require()
         if pending.verified:
-            return self._finishing(pending)
+            return self._finishing_again(pending)
         holder = self.storage.holder
         if not self.operator:
             try:
@@ -552,12 +551,13 @@ class VerificationProcess:
             except RateLimited:
                 self._record_step(pending, Outcome.RATE_LIMITED)
                 raise
-        if live_request_was_verified(pending.request_id, holder=holder):
+        finishing_until = live_request_was_verified(pending.request_id, holder=holder)
+        if finishing_until is not None:
             # This holder's code was accepted, and its storage could not be
             # saved after it: the cache kept the fact.
             pending.verified, pending.verified_in = True, holder
             self.storage.save(pending)
-            return self._finishing(pending)
+            return self._finishing_again(pending, finishing_until)
         try:
             backend = self.backend(decoy=pending.decoy)
             result = upstream_latency.run(
@@ -570,27 +570,32 @@ class VerificationProcess:
                 # log did (below), and the provider now says it is used.
                 pending.verified, pending.verified_in = True, holder
                 self.storage.save(pending)
-                return self._finishing(pending)
+                return self._finishing_again(pending)
             self._refused_check(pending, VerificationExpired("the code expired or was used"))
             raise
         except VerificationError as exc:
             self._refused_check(pending, exc)
             raise
-        # The fact is kept three times before anything else may fail: in the
-        # verification log (a row naming, as a digest, who typed the code),
-        # in the storage, and for this holder alone in the cache.
-        self._record_step(
-            pending,
-            Outcome.SUCCEEDED,
-            price=result.price if result else None,
-            currency=result.currency if result else None,
-            detail=self._detail("check") or _verified_detail(holder),
-        )
+        # The fact is kept three times before anything else may fail: for
+        # this holder alone in the cache, with this request's right to finish
+        # it; in the verification log (a row naming, as a digest, who typed
+        # the code), written even when the cache fails; and in the storage.
+        # The cache first: a retry that learns of the code from the log finds
+        # this request finishing it (_finishing_again).
+        try:
+            live_request_verified(pending.request_id, holder=holder)
+        finally:
+            self._record_step(
+                pending,
+                Outcome.SUCCEEDED,
+                price=result.price if result else None,
+                currency=result.currency if result else None,
+                detail=self._detail("check") or _verified_detail(holder),
+            )
         pending.verified, pending.verified_in = True, holder
         self.storage.save(pending)
-        live_request_verified(pending.request_id, holder=holder)
         self.result = result or CheckResult(request_id=pending.request_id)
-        return self._finishing(pending)
+        return pending
 
     def _refused_check(self, pending: PendingVerification, exc: VerificationError) -> None:
         self._record_step(pending, outcome_for_error(exc), detail=self._detail("check", exc.status))
@@ -612,14 +617,24 @@ class VerificationProcess:
             detail=_verified_detail(holder),
         ).exists()
 
-    def _finishing(self, pending: PendingVerification) -> PendingVerification:
-        """Return `pending` for this request alone to finish; NoPendingVerification for others.
+    def _finishing_again(
+        self, pending: PendingVerification, finishing_until: float | None = None
+    ) -> PendingVerification:
+        """Return `pending`, verified by an earlier request, for this one alone to finish;
+        NoPendingVerification while another request is finishing it.
 
         The same code posted several times at once is accepted once
-        upstream, but every post after that finds the verification verified:
-        only the first may finish it (one login, one new phone).
+        upstream, and the request the provider answered finishes it; every
+        post after that finds the verification verified, and may finish it
+        only once that request gave up, one at a time (one login, one new
+        phone). `finishing_until` is the cache's record of the code when the
+        caller just read it.
         """
-        if not live_request_finishing(pending.request_id):
+        if finishing_until is None and pending.verified_in:
+            finishing_until = live_request_was_verified(
+                pending.request_id, holder=pending.verified_in
+            )
+        if not live_request_finishing(pending.request_id, finishing_until=finishing_until):
             raise NoPendingVerification("another request is finishing this verification")
         return pending
 
@@ -631,12 +646,10 @@ class VerificationProcess:
         """
         self.storage.clear(pending.request_id)
         live_request_end(pending.number, decoy=pending.decoy, request_id=pending.request_id)
-        if pending.verified_in:
-            live_request_forget_verified(pending.request_id, holder=pending.verified_in)
 
     def unfinished(self, pending: PendingVerification) -> None:
         """Let a retry finish `pending`: finishing it failed (the database or the cache)."""
-        live_request_finishing_failed(pending.request_id)
+        live_request_finishing_failed(pending.request_id, holder=pending.verified_in)
 
     # A new code, a call ------------------------------------------------------
 
