@@ -31,6 +31,8 @@ from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 from django.utils.module_loading import import_string
 
+from passwordless import outages
+
 from . import defences, limits
 from .api.tokens import ApiVerification, token_issue, token_record_sent, token_revoke
 from .events import DECOY_DETAIL, Outcome, outcome_for_error, verification_event
@@ -645,7 +647,15 @@ class VerificationProcess:
         step-up) keeps that one.
         """
         self.storage.clear(pending.request_id)
-        live_request_end(pending.number, decoy=pending.decoy, request_id=pending.request_id)
+        try:
+            live_request_end(pending.number, decoy=pending.decoy, request_id=pending.request_id)
+        except Exception as exc:
+            # What the code was for is done (the person is logged in): the
+            # cache's record only tidies up, and expires by itself. An outage
+            # of the cache now must not turn a done login into the 503 page,
+            # which would keep the new session's cookie from the browser.
+            if outages.report(exc) is None:
+                raise
 
     def unfinished(self, pending: PendingVerification) -> None:
         """Let a retry finish `pending`: finishing it failed (the database or the cache)."""

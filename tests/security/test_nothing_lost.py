@@ -355,3 +355,25 @@ def test_a_start_whose_record_the_cache_refused_is_found_on_retry(
     assert len(vonage_emulator.messages) == 1
     response = person.post("/verify/", {"code": vonage_emulator.last_code(NUMBER)})
     assert response["Location"] == "/"
+
+
+def test_a_login_done_as_the_cache_fails_is_still_a_login(upstream, logins, monkeypatch):
+    """The login happened; only tidying the number's record in the cache failed: the
+    person is logged in and gets the new session's cookie, not the 503 page."""
+    from redis.exceptions import ConnectionError as RedisDown
+
+    from accounts import process
+
+    user = UserFactory(phone_number_for_2fa=NUMBER)
+
+    def cache_down(*args, **kwargs):
+        raise RedisDown("Connection refused")
+
+    person = browser()
+    start_login(person)
+    monkeypatch.setattr(process, "live_request_end", cache_down)
+    response = person.post("/verify/", {"code": last_code(upstream_outbox())})
+
+    assert response["Location"] == "/"
+    assert logins == [user.pk]
+    assert person.get("/account/").status_code == 200
