@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import secrets
@@ -251,14 +252,23 @@ class VerificationProcess:
     ):
         self.request = request
         self.storage = storage
-        # The configured provider unless one is given (a command's console
-        # backend writes to stderr).
-        self.provider = backend or get_backend()
+        if backend is not None:
+            # A command's console backend writes to stderr.
+            self.provider = backend
         # An operator's command answers to no limit and sends to any number
         # the provider takes, as the operator's own tool.
         self.operator = isinstance(storage, OperatorStorage)
         # The provider's answer to the last right code (its price).
         self.result: CheckResult | None = None
+
+    @functools.cached_property
+    def provider(self) -> BaseVerificationBackend:
+        """Return the configured provider, built when a step first needs it.
+
+        Most steps read or tidy the pending verification and never reach the
+        provider (the code page, the end of a login).
+        """
+        return get_backend()
 
     def backend(self, *, decoy: bool) -> BaseVerificationBackend:
         """Return the provider, or the stand-in for numbers that cannot log in.
