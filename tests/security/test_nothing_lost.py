@@ -22,23 +22,44 @@ from .conftest import attacker, logged_in_sessions
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def database_fails_once():
-    """Return a context in which the first look-up of a user by phone number fails,
-    as a restarting PostgreSQL makes it fail (Django's execute_wrapper hook)."""
+def fails_once(matches):
+    """Return an execute_wrapper (Django's hook) failing the first statement `matches(sql)`
+    accepts, as a restarting PostgreSQL fails it, and the list of the statements it failed."""
     failures = []
 
     def wrapper(execute, sql, params, many, context):
-        if (
-            not failures
-            and sql.lstrip().upper().startswith("SELECT")
-            and ("phone_number_for_2fa" in sql and "WHERE" in sql.upper())
-        ):
+        if not failures and matches(sql):
             failures.append(sql)
             raise OperationalError("server closed the connection unexpectedly")
         return execute(sql, params, many, context)
 
-    return lambda: connection.execute_wrapper(wrapper)
+    return wrapper, failures
+
+
+def _select(sql: str) -> bool:
+    return sql.lstrip().upper().startswith("SELECT")
+
+
+def user_lookup_by_phone(sql: str) -> bool:
+    return _select(sql) and "phone_number_for_2fa" in sql and "WHERE" in sql.upper()
+
+
+def session_write(sql: str) -> bool:
+    return "django_session" in sql and not _select(sql)
+
+
+def session_update(sql: str) -> bool:
+    return "django_session" in sql and sql.lstrip().upper().startswith("UPDATE")
+
+
+def last_login_write(sql: str) -> bool:
+    return sql.lstrip().upper().startswith("UPDATE") and "last_login" in sql
+
+
+@pytest.fixture
+def database_fails_once():
+    """Return a context in which the first look-up of a user by phone number fails."""
+    return lambda: connection.execute_wrapper(fails_once(user_lookup_by_phone)[0])
 
 
 def browser():
@@ -123,13 +144,7 @@ def test_a_start_whose_session_could_not_be_saved_is_not_orphaned(upstream, logi
     """Vonage sent the code, then the session write failed: the retry gets that code's
     request back (nothing sent again), and the code that arrived logs the person in."""
     user = UserFactory(phone_number_for_2fa=NUMBER)
-    failures = []
-
-    def session_write_fails(execute, sql, params, many, context):
-        if not failures and "django_session" in sql and not sql.lstrip().startswith("SELECT"):
-            failures.append(sql)
-            raise OperationalError("server closed the connection unexpectedly")
-        return execute(sql, params, many, context)
+    session_write_fails, failures = fails_once(session_write)
 
     person = browser()
     with connection.execute_wrapper(session_write_fails):
@@ -148,13 +163,7 @@ def test_a_login_whose_last_login_write_failed_finishes_on_retry(upstream, login
     """The failure comes after login() moved the session to a new key: the retry,
     with the browser's old cookie, still finds the session and the verified code."""
     user = UserFactory(phone_number_for_2fa=NUMBER)
-    failures = []
-
-    def last_login_write_fails(execute, sql, params, many, context):
-        if not failures and sql.lstrip().upper().startswith("UPDATE") and "last_login" in sql:
-            failures.append(sql)
-            raise OperationalError("server closed the connection unexpectedly")
-        return execute(sql, params, many, context)
+    last_login_write_fails, failures = fails_once(last_login_write)
 
     person = browser()
     start_login(person)
@@ -171,19 +180,6 @@ def test_a_login_whose_last_login_write_failed_finishes_on_retry(upstream, login
     assert len(logged_in_sessions(user.pk)) == 1
 
 
-def last_login_write_fails_once():
-    """Return an execute_wrapper failing the first write of last_login, and its record."""
-    failures = []
-
-    def wrapper(execute, sql, params, many, context):
-        if not failures and sql.lstrip().upper().startswith("UPDATE") and "last_login" in sql:
-            failures.append(sql)
-            raise OperationalError("server closed the connection unexpectedly")
-        return execute(sql, params, many, context)
-
-    return wrapper, failures
-
-
 def test_a_code_accepted_before_the_cache_was_lost_finishes_on_retry(upstream, logins):
     """The provider accepted the code, the login failed (503: no session saved), and the
     cache came back empty (a Redis restart): the log's row, naming who typed the code,
@@ -192,7 +188,7 @@ def test_a_code_accepted_before_the_cache_was_lost_finishes_on_retry(upstream, l
     person = browser()
     start_login(person)
     code = last_code(upstream_outbox())
-    wrapper, failures = last_login_write_fails_once()
+    wrapper, failures = fails_once(last_login_write)
 
     with connection.execute_wrapper(wrapper):
         failed = person.post("/verify/", {"code": code})
@@ -212,7 +208,7 @@ def test_an_accepted_code_in_the_log_opens_nothing_for_another_session(upstream,
     start_login(person)
     start_login(adopter)
     code = last_code(upstream_outbox())
-    wrapper, _failures = last_login_write_fails_once()
+    wrapper, _failures = fails_once(last_login_write)
 
     with connection.execute_wrapper(wrapper):
         person.post("/verify/", {"code": code})
@@ -227,13 +223,7 @@ def test_a_session_the_database_could_not_save_is_a_503_not_a_400(upstream):
     UserFactory(phone_number_for_2fa=NUMBER)
     person = browser()
     start_login(person)
-    failures = []
-
-    def session_update_fails(execute, sql, params, many, context):
-        if not failures and "django_session" in sql and sql.lstrip().upper().startswith("UPDATE"):
-            failures.append(sql)
-            raise OperationalError("server closed the connection unexpectedly")
-        return execute(sql, params, many, context)
+    session_update_fails, failures = fails_once(session_update)
 
     with connection.execute_wrapper(session_update_fails):
         response = person.post("/verify/", {"code": "000000"})
@@ -246,13 +236,7 @@ def test_a_login_cut_short_keeps_the_csrf_cookie(upstream, logins):
     """login() rotated the CSRF token before the failure: the 503 must not send the new
     one, or the reload of the same form would be refused as expired."""
     UserFactory(phone_number_for_2fa=NUMBER)
-    failures = []
-
-    def last_login_write_fails(execute, sql, params, many, context):
-        if not failures and sql.lstrip().upper().startswith("UPDATE") and "last_login" in sql:
-            failures.append(sql)
-            raise OperationalError("server closed the connection unexpectedly")
-        return execute(sql, params, many, context)
+    last_login_write_fails, failures = fails_once(last_login_write)
 
     person = attacker(raise_request_exception=False, enforce_csrf_checks=True)
     page = person.get("/login/")
@@ -265,6 +249,7 @@ def test_a_login_cut_short_keeps_the_csrf_cookie(upstream, logins):
     reloaded = person.post("/verify/", {"code": code, **form})
 
     assert token is not None
+    assert failures
     assert failed.status_code == 503
     assert "csrftoken" not in failed.cookies
     assert reloaded["Location"] == "/"
@@ -277,13 +262,7 @@ def test_a_start_the_site_lost_track_of_is_found_in_the_log(
     empty: Vonage refuses the retry's start as concurrent, naming its request, and the
     log says this site started it for this person, so the code they got still works."""
     user = UserFactory(phone_number_for_2fa=NUMBER)
-    failures = []
-
-    def session_write_fails(execute, sql, params, many, context):
-        if not failures and "django_session" in sql and not sql.lstrip().startswith("SELECT"):
-            failures.append(sql)
-            raise OperationalError("server closed the connection unexpectedly")
-        return execute(sql, params, many, context)
+    session_write_fails, failures = fails_once(session_write)
 
     person = browser()
     with connection.execute_wrapper(session_write_fails):
