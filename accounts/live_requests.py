@@ -136,9 +136,11 @@ def live_request_claim(number: str, *, decoy: bool) -> Claim:
     """
     key = _key(number, decoy=decoy)
     token = secrets.token_hex(8)
-    # Given up a second before the claim lapses: a claim still held then is a
-    # start stuck upstream, and a second one would only meet it there.
-    deadline = time.monotonic() + _claim_seconds() - 1
+    # Given up before the claim lapses: a claim still held then is a start
+    # stuck upstream, and a second one would only meet it there. Two seconds
+    # early, because the database cache keeps expiry times to the second and
+    # may let a claim lapse up to a second before its timeout.
+    deadline = time.monotonic() + _claim_seconds() - 2
     while True:
         # add() is atomic in every cache the site supports: of two starts
         # racing for one number, one claims it and the other waits.
