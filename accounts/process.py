@@ -568,8 +568,11 @@ class VerificationProcess:
             # This holder's code was accepted, and its storage could not be
             # saved after it: the cache kept the fact.
             pending.verified, pending.verified_in = True, holder
+            # Stored as verified only by the request that may finish it: one
+            # that lost the race must not leave a verified copy behind.
+            self._finishing_again(pending, finishing_until)
             self.storage.save(pending)
-            return self._finishing_again(pending, finishing_until)
+            return pending
         try:
             backend = self.backend(decoy=pending.decoy)
             result = upstream_latency.run(
@@ -581,8 +584,9 @@ class VerificationProcess:
                 # storage nor the cache kept the fact through an outage: the
                 # log did (below), and the provider now says it is used.
                 pending.verified, pending.verified_in = True, holder
+                self._finishing_again(pending)
                 self.storage.save(pending)
-                return self._finishing_again(pending)
+                return pending
             self._refused_check(pending, VerificationExpired("the code expired or was used"))
             raise
         except VerificationError as exc:
