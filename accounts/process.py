@@ -613,15 +613,19 @@ class VerificationProcess:
         self.result = result or CheckResult(request_id=pending.request_id)
         return pending
 
+    def _refused(self, pending: PendingVerification, exc: VerificationError, action: str) -> None:
+        """Record the provider's refusal of `action`; forget a request it says is over."""
+        self._record_step(pending, outcome_for_error(exc), detail=self._detail(action, exc.status))
+        if isinstance(exc, VerificationEnded):
+            self._forget(pending)
+
     def _refused_check(self, pending: PendingVerification, exc: VerificationError) -> None:
-        self._record_step(pending, outcome_for_error(exc), detail=self._detail("check", exc.status))
+        self._refused(pending, exc, "check")
         if isinstance(exc, (IncorrectCode, TooManyAttempts)) and not self.operator:
             limits.record_wrong_code(self.request, number=pending.number)
         if isinstance(exc, IncorrectCode):
             pending.failed_attempts += 1
             self.storage.save(pending)
-        elif isinstance(exc, VerificationEnded):
-            self._forget(pending)
 
     def _verified_by(self, pending: PendingVerification, holder: str) -> bool:
         """Whether the log says the provider accepted `holder`'s code for `pending`."""
@@ -719,11 +723,7 @@ class VerificationProcess:
         try:
             self.backend(decoy=pending.decoy).trigger_next(pending.request_id)
         except VerificationError as exc:
-            self._record_step(
-                pending, outcome_for_error(exc), detail=self._detail("next", exc.status)
-            )
-            if isinstance(exc, VerificationEnded):
-                self._forget(pending)
+            self._refused(pending, exc, "next")
             raise
         pending.sent_at = time.time()
         self.storage.save(pending)
@@ -757,11 +757,7 @@ class VerificationProcess:
         try:
             self.backend(decoy=pending.decoy).cancel(pending.request_id)
         except VerificationError as exc:
-            self._record_step(
-                pending, outcome_for_error(exc), detail=self._detail("cancel", exc.status)
-            )
-            if isinstance(exc, VerificationEnded):
-                self._forget(pending)
+            self._refused(pending, exc, "cancel")
             raise
         self._forget(pending)
         self._record_step(pending, Outcome.CANCELLED, detail="cancel" if self.operator else "")

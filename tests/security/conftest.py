@@ -17,6 +17,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import phonenumbers
@@ -299,6 +300,28 @@ def concurrent_database(transactional_db, tmp_path):
         connections["default"].close()
         connections.settings["default"] = original_settings
         connections["default"] = original_connection
+
+
+def run_together(count: int, action) -> tuple[list, list[str]]:
+    """Run `action(index)` in `count` threads released at once; return (answers, crashes)."""
+    barrier = threading.Barrier(count)
+    answers, errors = [], []
+
+    def run(index):
+        try:
+            barrier.wait(timeout=30)
+            answers.append(action(index))
+        except Exception as exc:  # collected: a crash is a finding, reported by the test
+            errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return answers, errors
 
 
 def compare_timings(

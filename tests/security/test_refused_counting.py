@@ -12,18 +12,15 @@ cache's increment is a read and a write): the counting is serialized there.
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.conf import settings as django_settings
-from django.db import connections
 from django.test import RequestFactory
 
 from accounts import counters, defences, limits
 from accounts.exceptions import RateLimited, SendingPaused
 
 from ..conftest import last_code, pending
-from .conftest import attacker, numbers_in_range, page_text
+from .conftest import attacker, numbers_in_range, page_text, run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -187,28 +184,6 @@ def test_a_number_refused_for_its_range_keeps_its_own_starts(settings):
 TOGETHER = 12
 
 
-def _together(count, action):
-    """Run `action(index)` in `count` threads released at once; return (answers, crashes)."""
-    barrier = threading.Barrier(count)
-    answers, errors = [], []
-
-    def run(index):
-        try:
-            barrier.wait(timeout=30)
-            answers.append(action(index))
-        except Exception as exc:  # collected: a crash is a finding, reported below
-            errors.append(f"{type(exc).__name__}: {exc}")
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return answers, errors
-
-
 @pytest.mark.django_db(transaction=True)
 def test_starts_arriving_together_let_exactly_the_range_rate_through(concurrent_database, settings):
     """Twelve starts at once in one range of rate 5: five pass, seven are refused and not counted.
@@ -227,7 +202,7 @@ def test_starts_arriving_together_let_exactly_the_range_rate_through(concurrent_
             return exc.scope
         return "sent"
 
-    answers, errors = _together(TOGETHER, start)
+    answers, errors = run_together(TOGETHER, start)
 
     assert errors == []
     assert sorted(answers) == sorted(["sent"] * 5 + ["verify.start.prefix"] * (TOGETHER - 5))
@@ -245,7 +220,7 @@ def test_wrong_codes_recorded_together_are_each_counted(concurrent_database, set
         request = RequestFactory().post("/verify/", REMOTE_ADDR=f"198.51.100.{index + 1}")
         limits.record_wrong_code(request, number=number)
 
-    _answers, errors = _together(TOGETHER, record)
+    _answers, errors = run_together(TOGETHER, record)
 
     assert errors == []
     assert counted(limits.WRONG_CODES, number, "100/h") == TOGETHER

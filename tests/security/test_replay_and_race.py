@@ -22,7 +22,14 @@ from accounts.verification.exceptions import IncorrectCode, VerificationError, V
 
 from ..conftest import NUMBER, last_code, start_login
 from ..factories import UserFactory
-from .conftest import attacker, fresh_ip, logged_in_sessions, session_cookie, session_pending
+from .conftest import (
+    attacker,
+    fresh_ip,
+    logged_in_sessions,
+    run_together,
+    session_cookie,
+    session_pending,
+)
 
 PARALLEL = 10
 
@@ -109,28 +116,6 @@ def wrong_codes_counted(number: str) -> int:
     return counters.read(counters.Counter(limits.WRONG_CODES, number, rate))
 
 
-def _together(count, action):
-    """Run `action(index)` in `count` threads released at once; return (answers, crashes)."""
-    barrier = threading.Barrier(count)
-    answers, errors = [], []
-
-    def run(index):
-        try:
-            barrier.wait(timeout=30)
-            answers.append(action(index))
-        except Exception as exc:  # collected: a crash is a finding, reported below
-            errors.append(f"{type(exc).__name__}: {exc}")
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return answers, errors
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("backend_class", [locmem.VerificationBackend, decoy.VerificationBackend])
 @pytest.mark.parametrize("cache_alias", ["default", "locmem"], ids=["site-cache", "locmem"])
@@ -171,7 +156,7 @@ def test_wrong_codes_checked_together_take_exactly_three_attempts(
                 return type(exc).__name__
             return "logged in"
 
-        answers, errors = _together(WRONG_TOGETHER, check)
+        answers, errors = run_together(WRONG_TOGETHER, check)
 
         assert errors == []
         assert sorted(answers) == sorted(
@@ -218,7 +203,7 @@ def test_wrong_codes_posted_together_to_the_api_count_three_and_never_answer_500
             )
             return response.status_code, response.json()["status"]
 
-        answers, errors = _together(WRONG_TOGETHER, check)
+        answers, errors = run_together(WRONG_TOGETHER, check)
 
         assert errors == []
         # Two "wrong code", then "too many", then the request is over.
