@@ -138,7 +138,7 @@ def phone_login_finish(request: HttpRequest, pending: PendingVerification) -> Us
         user = _user_create_for_phone(pending.number)
     if user_requires_password(user):
         raise SecondFactorRequired
-    user_login(request, user)
+    user_login(request, user, finishing=pending)
     logger.info("phone login user_id=%s number=%s", user.pk, mask_phone_number(pending.number))
     return user
 
@@ -160,17 +160,25 @@ def _number_owner(pending: PendingVerification) -> User | None:
     return user_get_by_phone_number(pending.number)
 
 
-def user_login(request: HttpRequest, user: User) -> None:
-    """Log `user` in: Django's login(), its database writes all or nothing.
+def user_login(
+    request: HttpRequest, user: User, *, finishing: PendingVerification | None = None
+) -> None:
+    """Log `user` in: Django's login() and the new session, all or nothing.
 
-    login() moves the session to a new key (written to the database with the
-    `db` and `cached_db` engines, the old row deleted), then its receivers
-    write (last_login). Should one of those writes fail, the transaction
-    takes the others back, so the browser's session, and the verified code
-    it holds, are still there for the retry.
+    login() moves the session to a new key (its row written, the old row
+    deleted), then its receivers write (last_login), and the new session is
+    written with the login in it, without the verification it is `finishing`.
+    Should one of those writes fail, the transaction takes the others back,
+    so the browser's session, and the verified code it holds, are still
+    there for the retry. Once they are in, the end of the request has
+    nothing left to write (passwordless.sessions): its cookie reaches the
+    browser even if the database fails then.
     """
     with transaction.atomic():
+        if finishing is not None:
+            _process(request).storage.clear(finishing.request_id)
         login(request, user, backend=AUTHENTICATION_BACKEND)
+        request.session.save()
 
 
 def user_requires_password(user: User) -> bool:
@@ -213,7 +221,7 @@ def second_factor_finish(request: HttpRequest, pending: PendingVerification) -> 
     if user is None or str(user.phone_number_for_2fa) != pending.number:
         # The account changed between the two steps: start over.
         raise NoPendingVerification
-    user_login(request, user)
+    user_login(request, user, finishing=pending)
     logger.info("second factor login user_id=%s", user.pk)
     return user
 

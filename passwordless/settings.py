@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "phonenumber_field",
     "accounts",
+    # The session engines' cache generation (passwordless.sessions).
+    "passwordless.apps.PasswordlessConfig",
 ]
 
 MIDDLEWARE = [
@@ -194,9 +196,11 @@ AUTH_PASSWORD_VALIDATORS = [
 # from the cache and writes both, and SESSION_ENGINE=cache keeps them in the
 # cache only (fastest; a cache flush or eviction logs people out). Cookie-based
 # sessions are refused: they cannot be killed server-side.
+# The db and cached_db engines are Django's, made safe through an outage of
+# the database or the cache (passwordless/sessions).
 SESSION_ENGINES = {
-    "db": "django.contrib.sessions.backends.db",
-    "cached_db": "django.contrib.sessions.backends.cached_db",
+    "db": "passwordless.sessions.db",
+    "cached_db": "passwordless.sessions.cached_db",
     "cache": "django.contrib.sessions.backends.cache",
 }
 # With a shared cache, sessions are read from it and written to both: one

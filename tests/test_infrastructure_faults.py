@@ -19,19 +19,24 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import time
 
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import SESSION_KEY
+from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.models import Session
+from django.core.cache import caches
 from django.db import connections
 from django.test import Client
+from django_redis.cache import RedisCache
 
 from accounts.models import User, VerificationLog
 from accounts.services import PENDING_SESSION_KEY
 from passwordless import outages
+from passwordless.sessions import cache_generation
 
-from .conftest import NUMBER, OTHER_NUMBER, last_code
+from .conftest import NUMBER, OTHER_NUMBER, last_code, start_login
 from .factories import UserFactory
 from .test_api import assert_matches_spec
 from .test_production_settings import run_python
@@ -41,7 +46,7 @@ pytestmark = pytest.mark.django_db
 UNAVAILABLE = "The service is temporarily unavailable. Nothing was lost: try again in a moment."
 SOMETHING_WENT_WRONG = "Something went wrong"
 API_NUMBER = "+14155550142"
-CACHED_DB = "django.contrib.sessions.backends.cached_db"
+CACHED_DB = "passwordless.sessions.cached_db"
 PASSWORD = "correct horse battery staple"
 
 
@@ -167,24 +172,19 @@ def assert_api_unavailable(response, path):
 PAGES_NEEDING_THE_CACHE = [
     ("anonymous", "post", "/login/", {"number": "+14155550177"}),
     ("anonymous", "post", "/login/password/", {"username": "someone", "password": PASSWORD}),
-    ("mid_login", "get", "/verify/", None),
     ("mid_login", "post", "/verify/", {"code": "right"}),
     ("mid_login", "post", "/verify/resend/", {}),
     ("mid_login", "post", "/verify/call/", {}),
-    ("mid_login", "post", "/verify/cancel/", {}),
-    ("logged_in", "get", "/", None),
-    ("logged_in", "get", "/account/", None),
-    ("logged_in", "get", "/account/phone/", None),
     ("logged_in", "post", "/account/phone/", {"number": "+14155550188"}),
-    ("logged_in", "post", "/logout/", {}),
-    ("logged_in", "get", "/admin/", None),
 ]
 
 
 @pytest.mark.parametrize(("who", "method", "path", "data"), PAGES_NEEDING_THE_CACHE)
 def test_a_page_that_needs_the_cache_answers_the_503_page(
-    cache_down, people, outbox, who, method, path, data
+    cache_down, people, outbox, time_machine, who, method, path, data
 ):
+    # Past the wait between codes: a new code would be counted now.
+    time_machine.move_to(time.time() + 60)
     sent, before = len(outbox), stored()
     if data and data.get("code") == "right":
         data = {"code": people.code}
@@ -192,6 +192,36 @@ def test_a_page_that_needs_the_cache_answers_the_503_page(
     response = client.get(path) if method == "get" else client.post(path, data)
     assert_unavailable_page(response)
     assert len(outbox) == sent, "a code went out while the limits could not count it"
+    assert stored() == before
+
+
+def test_a_cancel_the_cache_cannot_record_is_a_503_and_the_code_page_stays(
+    cache_down, people, outbox
+):
+    sessions = stored()["sessions"]
+    assert_unavailable_page(people.mid_login.post("/verify/cancel/", {}))
+    assert stored()["sessions"] == sessions
+    response = people.mid_login.get("/verify/")
+    assert response.status_code == 200
+
+
+PAGES_WITHOUT_THE_CACHE = [
+    ("mid_login", "/verify/", 200),
+    ("logged_in", "/", 200),
+    ("logged_in", "/account/", 200),
+    ("logged_in", "/account/phone/", 200),
+    # Not staff: the admin sends them to its login, as always.
+    ("logged_in", "/admin/", 302),
+]
+
+
+@pytest.mark.parametrize(("who", "path", "status"), PAGES_WITHOUT_THE_CACHE)
+def test_a_page_that_needs_only_the_session_works_from_the_database(
+    cache_down, people, who, path, status
+):
+    before = stored()
+    response = getattr(people, who).get(path)
+    assert response.status_code == status
     assert stored() == before
 
 
@@ -387,3 +417,95 @@ def test_log_rows_that_cannot_be_written_are_part_of_the_outage_line(caplog):
             verification_event(None, outcome="started", purpose="login", number=NUMBER)
     errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
     assert errors == ["dependency unavailable: database (OperationalError)"]
+
+
+# Sessions through an outage -----------------------------------------------------------
+
+
+def unreachable_redis():
+    """Return a django-redis cache on a port nothing listens on: every call fails at once."""
+    location = f"redis://127.0.0.1:{closed_port()}/0"
+    return RedisCache(location, {"OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1}})
+
+
+def test_a_logout_while_the_cache_is_down_is_not_undone_when_it_comes_back(
+    settings, cache_down, people
+):
+    # The logged-in session's copy is in the cache, under today's generation.
+    session_key = people.logged_in.cookies[django_settings.SESSION_COOKIE_NAME].value
+    copy = f"passwordless.sessions:{cache_generation()}:{session_key}"
+    response = people.logged_in.post("/logout/")
+    assert response.status_code == 302
+    assert not Session.objects.filter(session_key=session_key).exists()
+    # Redis comes back with the data it had: the logged-in copy among it.
+    settings.CACHES = cache_down
+    assert caches["default"].get(copy)[SESSION_KEY] == str(people.user.pk)
+    stolen = visitor()
+    stolen.cookies[django_settings.SESSION_COOKIE_NAME] = session_key
+    response = stolen.get("/account/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+def test_a_login_whose_session_missed_the_cache_stays_a_login_when_redis_returns(
+    production_sessions, outbox
+):
+    browser = visitor()
+    start_login(browser)
+
+    def redis_stops(sender, request, user, **kwargs):
+        # Redis stops in the middle of the login: the new session's first
+        # copy (before the login was in it) is in the cache, the next is not.
+        request.session._cache = unreachable_redis()
+
+    user_logged_in.connect(redis_stops)
+    try:
+        response = browser.post("/verify/", {"code": last_code(outbox)})
+    finally:
+        user_logged_in.disconnect(redis_stops)
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    # Redis is back with what it had, the copy from before the login among it.
+    response = browser.get("/account/")
+    assert response.status_code == 200
+
+
+class DatabaseFailsAfterTheView:
+    """Middleware, just inside the sessions': the database goes away once the view is done."""
+
+    faults = None  # an ExitStack while armed
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if DatabaseFailsAfterTheView.faults is not None:
+            DatabaseFailsAfterTheView.faults.enter_context(database_down())
+        return response
+
+
+@pytest.mark.parametrize("engine", ["passwordless.sessions.db", CACHED_DB])
+def test_a_login_is_kept_when_the_database_fails_as_the_request_ends(settings, outbox, engine):
+    settings.SESSION_ENGINE = engine
+    session = settings.MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware")
+    settings.MIDDLEWARE = [
+        *settings.MIDDLEWARE[: session + 1],
+        f"{__name__}.DatabaseFailsAfterTheView",
+        *settings.MIDDLEWARE[session + 1 :],
+    ]
+    browser = visitor()
+    start_login(browser)
+    with contextlib.ExitStack() as faults:
+        DatabaseFailsAfterTheView.faults = faults
+        try:
+            response = browser.post("/verify/", {"code": last_code(outbox)})
+        finally:
+            DatabaseFailsAfterTheView.faults = None
+    # The login and its session were written together before the database
+    # went: the end of the request has nothing left to write, and the
+    # browser gets the new session's cookie.
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    response = browser.get("/account/")
+    assert response.status_code == 200

@@ -466,7 +466,7 @@ def test_with_the_sites_whole_redis_down_and_its_errors_ignored_nothing_gets_thr
     The sessions fall back to the database (cached_db) and every other read
     of the cache answers "nothing there"; the counters still refuse.
     """
-    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    settings.SESSION_ENGINE = "passwordless.sessions.cached_db"
     settings.VERIFY_RESEND_COOLDOWN = 0
     mid_login = visitor()
     assert mid_login.post("/login/", {"number": NUMBER})["Location"] == "/verify/"

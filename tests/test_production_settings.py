@@ -139,7 +139,7 @@ def test_sessions_may_live_in_redis():
         SESSION_ENGINE="cached_db",
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "django.contrib.sessions.backends.cached_db"
+    assert done.stdout.strip() == "passwordless.sessions.cached_db"
 
 
 @pytest.mark.services

@@ -276,7 +276,7 @@ def test_default_configuration_is_the_embedded_one(probed):
         "VERIFY_CODE_TTL": 300,
         "PASSWORDLESS_SIGNUP": True,
         "DEFAULT_PHONE_REGION": None,
-        "SESSION_ENGINE": "django.contrib.sessions.backends.db",
+        "SESSION_ENGINE": "passwordless.sessions.db",
         "AUTH_USER_MODEL": "accounts.User",
     }
     assert database["ENGINE"] == "django.db.backends.sqlite3"

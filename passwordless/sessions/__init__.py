@@ -1,0 +1,109 @@
+"""The site's session engines: Django's database sessions, safe through an outage.
+
+SESSION_ENGINE=db (passwordless.sessions.db) and cached_db
+(passwordless.sessions.cached_db) are Django's engines of the same names
+with two changes, each for a way an outage used to lose a login:
+
+- **A session is written once per change.** A save that would write what
+  this store last wrote is skipped. A login writes its new session inside
+  its own transaction (accounts.services.user_login), so the save at the
+  end of the request has nothing left to write; a database that fails just
+  after the login committed can no longer turn it into an error page that
+  keeps the new session's cookie from the browser, whose old session the
+  login deleted.
+- **The cache never serves a copy older than the database** (cached_db).
+  Each copy is kept under the cache's current generation (CacheGeneration,
+  one row). A copy the cache could not write or delete (Redis down or
+  stopping) may leave an older copy behind, which a Redis restarted with its
+  data would serve again (a login undone, a logout undone): the store that
+  saw the failure starts a new generation, and every process reads its
+  copies under the new one within GENERATION_POLL_INTERVAL seconds, so the
+  old copies are never read again and expire by themselves.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+from django.db import DatabaseError
+from django.utils import timezone
+
+from passwordless import outages
+
+# Seconds a process goes on using the generation it last read.
+GENERATION_POLL_INTERVAL = 1.0
+
+# Seconds on a clock that only goes forward; tests replace it.
+clock = time.monotonic
+
+_lock = threading.Lock()
+_generation = {"token": "", "read_at": float("-inf")}
+
+
+def cache_generation() -> str:
+    """Return the cache's current generation, read again once a second per process.
+
+    When the database cannot be read, the last one read stands: the cache's
+    copies are as good as they were.
+    """
+    from passwordless.models import CacheGeneration
+
+    now = clock()
+    with _lock:
+        if now - _generation["read_at"] < GENERATION_POLL_INTERVAL:
+            return _generation["token"]
+    try:
+        token = (
+            CacheGeneration.objects.filter(pk=CacheGeneration.ROW)
+            .values_list("token", flat=True)
+            .first()
+        )
+    except DatabaseError as exc:
+        if outages.report(exc) is None:
+            raise
+        token = None
+    with _lock:
+        if token is not None or _generation["read_at"] == float("-inf"):
+            _generation["token"] = token or ""
+        _generation["read_at"] = now
+        return _generation["token"]
+
+
+def cache_generation_advance() -> str:
+    """Start a new generation of the cache's copies: an older copy may be left in the cache."""
+    from passwordless.models import CacheGeneration
+
+    token = uuid.uuid4().hex
+    CacheGeneration.objects.update_or_create(
+        pk=CacheGeneration.ROW, defaults={"token": token, "changed_at": timezone.now()}
+    )
+    with _lock:
+        _generation["token"], _generation["read_at"] = token, clock()
+    return token
+
+
+def forget_cache_generation() -> None:
+    """Read the generation again on next use (for tests: each starts from the database)."""
+    with _lock:
+        _generation["token"], _generation["read_at"] = "", float("-inf")
+
+
+class WrittenOnceMixin:
+    """Skip a save that would write what this store last wrote, under the same key.
+
+    The engine's own writing is `write()`.
+    """
+
+    _written = None
+
+    def save(self, must_create=False):
+        data = self.serializer().dumps(self._get_session(no_load=must_create))
+        if not must_create and self._written == (self.session_key, data):
+            return
+        self.write(must_create)
+        self._written = (self.session_key, data)
+
+    def write(self, must_create: bool) -> None:
+        raise NotImplementedError("subclasses of WrittenOnceMixin must provide write()")
