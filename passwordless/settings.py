@@ -157,12 +157,10 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache"
     CACHES["default"]["OPTIONS"].setdefault("MAX_ENTRIES", 1_000_000)
 
 # Backends that are shared by every process and increment atomically, which
-# the rate-limit counters need to be exact under concurrency.
-ATOMIC_SHARED_CACHE_BACKENDS = {
-    "django_redis.cache.RedisCache",
-    "django.core.cache.backends.memcached.PyMemcacheCache",
-    "django.core.cache.backends.memcached.PyLibMCCache",
-}
+# the rate-limit counters need to be exact under concurrency. Redis alone:
+# Memcached would need a client the site does not install, and its failures
+# are not among the outages it answers with the 503 page (passwordless.outages).
+ATOMIC_SHARED_CACHE_BACKENDS = {"django_redis.cache.RedisCache"}
 SILENCED_SYSTEM_CHECKS = []
 # The database cache's increment is a read then a write, not atomic: the
 # counters count there one request at a time, in a transaction
@@ -170,7 +168,7 @@ SILENCED_SYSTEM_CHECKS = []
 # trade for needing no cache server, not for production.
 if CACHES["default"]["BACKEND"] not in ATOMIC_SHARED_CACHE_BACKENDS and not DEBUG:
     raise ImproperlyConfigured(
-        "CACHE_URL must point at Redis or Memcached when DEBUG is off: rate limits "
+        "CACHE_URL must point at Redis when DEBUG is off: rate limits "
         f"need a shared cache that increments atomically, and {CACHES['default']['BACKEND']} "
         "is not one (e.g. CACHE_URL=redis://127.0.0.1:6379/0)."
     )
@@ -192,7 +190,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # Server-side sessions: logout kills a session for good, and the pending
 # verification never leaves the server. In the database by default; with a
-# shared Redis or Memcached (CACHE_URL), SESSION_ENGINE=cached_db reads them
+# shared Redis (CACHE_URL), SESSION_ENGINE=cached_db reads them
 # from the cache and writes both, and SESSION_ENGINE=cache keeps them in the
 # cache only (fastest; a cache flush or eviction logs people out). Cookie-based
 # sessions are refused: they cannot be killed server-side.
@@ -215,7 +213,7 @@ if _session_engine not in SESSION_ENGINES:
     )
 if _session_engine != "db" and CACHES["default"]["BACKEND"] not in ATOMIC_SHARED_CACHE_BACKENDS:
     raise ImproperlyConfigured(
-        f"SESSION_ENGINE={_session_engine} needs CACHE_URL to point at Redis or Memcached: "
+        f"SESSION_ENGINE={_session_engine} needs CACHE_URL to point at Redis: "
         "sessions must be seen by every process of the site."
     )
 SESSION_ENGINE = SESSION_ENGINES[_session_engine]

@@ -119,8 +119,10 @@ def test_production_settings_are_hardened():
         ({"SESSION_ENGINE": "signed_cookies"}, "SESSION_ENGINE must be one of db, cached_db"),
         (
             {"DEBUG": "true", "CACHE_URL": "dbcache://django_cache", "SESSION_ENGINE": "cache"},
-            "SESSION_ENGINE=cache needs CACHE_URL to point at Redis or Memcached",
+            "SESSION_ENGINE=cache needs CACHE_URL to point at Redis",
         ),
+        # Never installed, and its failures would not be the 503 page.
+        ({"CACHE_URL": "pymemcache://127.0.0.1:11211"}, "CACHE_URL must point at Redis"),
         ({"TRUSTED_PROXY_COUNT": "-1"}, "TRUSTED_PROXY_COUNT must be 0 or more"),
         ({"SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto"}, "SECURE_PROXY_SSL_HEADER must be"),
     ],
