@@ -27,8 +27,10 @@ import threading
 import time
 import uuid
 
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError
 from django.db import DatabaseError
 from django.utils import timezone
+from django.utils.crypto import get_random_string
 
 from passwordless import outages
 
@@ -90,10 +92,16 @@ def forget_cache_generation() -> None:
         _generation["token"], _generation["read_at"] = "", float("-inf")
 
 
-class WrittenOnceMixin:
-    """Skip a save that would write what this store last wrote, under the same key.
+class DatabaseSessionMixin:
+    """Django's database sessions, each change written once, in as few queries as it takes.
 
-    The engine's own writing is `write()`.
+    - A save that would write what this store last wrote, under the same key,
+      is skipped. The engine's own writing is `write()`.
+    - A new key is taken by inserting it: the INSERT refuses a key in use
+      (CreateError), so asking the database first, as Django does, is a
+      query for nothing.
+    - A session is deleted with one DELETE, through the model's manager
+      (signals and routers as ever), not a SELECT then a DELETE.
     """
 
     _written = None
@@ -106,4 +114,25 @@ class WrittenOnceMixin:
         self._written = (self.session_key, data)
 
     def write(self, must_create: bool) -> None:
-        raise NotImplementedError("subclasses of WrittenOnceMixin must provide write()")
+        raise NotImplementedError("subclasses of DatabaseSessionMixin must provide write()")
+
+    def create(self):
+        while True:
+            self._session_key = get_random_string(32, VALID_KEY_CHARS)
+            try:
+                self.save(must_create=True)
+            except CreateError:
+                continue
+            self.modified = True
+            return
+
+    def delete_row(self, session_key: str) -> None:
+        """Delete `session_key`'s row, if there is one."""
+        self.model.objects.filter(session_key=session_key).delete()
+
+    def delete(self, session_key=None):
+        if session_key is None:
+            if self.session_key is None:
+                return
+            session_key = self.session_key
+        self.delete_row(session_key)

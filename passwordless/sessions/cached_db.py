@@ -8,7 +8,8 @@ outage of the cache:
   alone: the request goes on;
 - a copy made from the database after a cache miss is added, not set, so it
   never overwrites a newer copy another request wrote meanwhile;
-- whether a new key is taken is asked of the database only.
+- a new session's first copy is made by its next save (or read), not as
+  its key is taken.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from django.contrib.sessions.backends import cached_db, db
 
 from passwordless import outages
 
-from . import WrittenOnceMixin, cache_generation, cache_generation_advance
+from . import DatabaseSessionMixin, cache_generation, cache_generation_advance
 
 KEY_PREFIX = "passwordless.sessions"
 
 
-class SessionStore(WrittenOnceMixin, cached_db.SessionStore):
+class SessionStore(DatabaseSessionMixin, cached_db.SessionStore):
     cache_key_prefix = KEY_PREFIX
 
     @property
@@ -56,6 +57,7 @@ class SessionStore(WrittenOnceMixin, cached_db.SessionStore):
         return data
 
     def exists(self, session_key):
+        # The database is the truth; a copy is only ever a copy of a row.
         return db.SessionStore.exists(self, session_key)
 
     def write(self, must_create):
@@ -64,17 +66,17 @@ class SessionStore(WrittenOnceMixin, cached_db.SessionStore):
             self.create()
             return
         db.SessionStore.save(self, must_create)
+        if must_create:
+            # A new key: no copy to replace, and the request's own save, if
+            # it has more to write, makes the first.
+            return
         try:
             self._cache.set(self.cache_key, self._session, self.get_expiry_age())
         except Exception as exc:
             self._cache_failed(exc, stale=True)
 
-    def delete(self, session_key=None):
-        db.SessionStore.delete(self, session_key)
-        if session_key is None:
-            if self.session_key is None:
-                return
-            session_key = self.session_key
+    def delete_row(self, session_key):
+        super().delete_row(session_key)
         try:
             self._cache.delete(self._cache_key(session_key))
         except Exception as exc:

@@ -2,9 +2,9 @@
 
 from django.contrib.sessions.backends import db
 
-from . import WrittenOnceMixin
+from . import DatabaseSessionMixin
 
 
-class SessionStore(WrittenOnceMixin, db.SessionStore):
+class SessionStore(DatabaseSessionMixin, db.SessionStore):
     def write(self, must_create):
         db.SessionStore.save(self, must_create)

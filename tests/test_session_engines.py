@@ -1,0 +1,104 @@
+"""The site's session engines (passwordless.sessions) against Django's own.
+
+They must store what Django's store, honour what Django honours (signals,
+the model's manager), and only spare the queries that ask nothing new.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.sessions.backends import cached_db as django_cached_db
+from django.contrib.sessions.backends import db as django_db
+from django.contrib.sessions.models import Session
+from django.db import connection
+from django.db.models.signals import post_delete
+from django.test.utils import CaptureQueriesContext
+
+from passwordless import sessions
+from passwordless.sessions import cached_db, db
+
+pytestmark = pytest.mark.django_db
+
+ENGINES = [db.SessionStore, cached_db.SessionStore]
+DJANGOS = {
+    db.SessionStore: django_db.SessionStore,
+    cached_db.SessionStore: django_cached_db.SessionStore,
+}
+
+
+def life_of_a_session(store_class) -> tuple[dict, int, list[str]]:
+    """Create a session, write to it, move it to a new key, write again.
+
+    Returns the stored data, the queries it took, and the keys it had (the
+    queries of a database cache included).
+    """
+    sessions.cache_generation()  # read this second, as most requests find it
+    with CaptureQueriesContext(connection) as queries:
+        store = store_class()
+        store["pending"] = {"number": "+14155550100"}
+        store.save()
+        first = store.session_key
+        store.cycle_key()
+        store["_auth_user_id"] = "1"
+        store.save()
+        # The end of the request, with nothing new to write.
+        store.save()
+    row = Session.objects.get(session_key=store.session_key)
+    return store_class().decode(row.session_data), len(queries), [first, store.session_key]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_session_stores_what_djangos_stores_in_fewer_queries(engine):
+    ours, our_queries, (our_first, our_last) = life_of_a_session(engine)
+    theirs, their_queries, (their_first, their_last) = life_of_a_session(DJANGOS[engine])
+    assert ours == theirs == {"pending": {"number": "+14155550100"}, "_auth_user_id": "1"}
+    for old, new in ((our_first, our_last), (their_first, their_last)):
+        assert old != new
+        assert not Session.objects.filter(session_key=old).exists()
+    # No "is this random key taken?" SELECT, one DELETE for the old row, and
+    # no write for a save with nothing new.
+    assert our_queries < their_queries
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_deleting_a_session_sends_djangos_delete_signals(engine):
+    deleted = []
+
+    def receiver(sender, instance, **kwargs):
+        deleted.append(instance.session_key)
+
+    store = engine()
+    store["a"] = 1
+    store.save()
+    post_delete.connect(receiver, sender=Session)
+    try:
+        store.flush()
+    finally:
+        post_delete.disconnect(receiver, sender=Session)
+    assert len(deleted) == 1
+    assert not Session.objects.exists()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_new_key_that_is_taken_is_not_overwritten(engine, monkeypatch):
+    taken = engine()
+    taken["owner"] = "someone else"
+    taken.save()
+    keys = iter([taken.session_key, "k" * 32])
+    monkeypatch.setattr(sessions, "get_random_string", lambda *args: next(keys))
+    store = engine()
+    store["owner"] = "me"
+    store.save()
+    assert store.session_key == "k" * 32
+    assert engine(taken.session_key)["owner"] == "someone else"
+    assert engine("k" * 32)["owner"] == "me"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_save_with_something_new_is_written(engine):
+    store = engine()
+    store["step"] = 1
+    store.save()
+    store["step"] = 2
+    store.save()
+    assert engine(store.session_key)["step"] == 2
