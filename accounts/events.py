@@ -14,17 +14,17 @@ from decimal import Decimal, InvalidOperation
 from django.db import IntegrityError, router, transaction
 
 from passwordless import outages
-
-from .limits import client_ip
-from .models import DECOY_DETAIL, Outcome, User, VerificationLog
-from .phone import mask_phone_number
-from .verification.exceptions import (
+from verification.exceptions import (
     IncorrectCode,
     ProviderUnavailable,
     TooManyAttempts,
     VerificationEnded,
     VerificationError,
 )
+
+from .limits import client_ip
+from .models import DECOY_DETAIL, Outcome, User, VerificationLog
+from .phone import mask_phone_number
 
 __all__ = ["DECOY_DETAIL", "Outcome", "outcome_for_error", "verification_event"]
 

@@ -1,12 +1,12 @@
 """Why a flow step was refused before or after the provider was asked.
 
-The provider's own outcomes live in `accounts.verification.exceptions`; these
+The provider's own outcomes live in `verification.exceptions`; these
 are the flow's. Views turn both into messages.
 """
 
 from __future__ import annotations
 
-from .verification.exceptions import InvalidNumber, ProviderUnavailable, VerificationEnded
+from verification.exceptions import InvalidNumber, ProviderUnavailable, VerificationEnded
 
 
 class FlowError(Exception):

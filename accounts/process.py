@@ -33,6 +33,19 @@ from django.utils.crypto import salted_hmac
 from django.utils.module_loading import import_string
 
 from passwordless import outages
+from verification import BaseVerificationBackend, CheckResult, get_backend
+from verification.backends.base import SearchResult
+from verification.backends.console import VerificationBackend as ConsoleBackend
+from verification.backends.decoy import VerificationBackend as DecoyBackend
+from verification.exceptions import (
+    ConcurrentVerification,
+    IncorrectCode,
+    ProviderUnavailable,
+    TooManyAttempts,
+    VerificationEnded,
+    VerificationError,
+    VerificationExpired,
+)
 
 from . import defences, limits
 from .api.tokens import ApiVerification, token_issue, token_record_sent, token_revoke
@@ -64,19 +77,6 @@ from .live_requests import (
 from .models import Purpose, User, VerificationLog
 from .phone import mask_phone_number
 from .selectors import phone_number_holder
-from .verification import BaseVerificationBackend, CheckResult, get_backend
-from .verification.backends.base import SearchResult
-from .verification.backends.console import VerificationBackend as ConsoleBackend
-from .verification.backends.decoy import VerificationBackend as DecoyBackend
-from .verification.exceptions import (
-    ConcurrentVerification,
-    IncorrectCode,
-    ProviderUnavailable,
-    TooManyAttempts,
-    VerificationEnded,
-    VerificationError,
-    VerificationExpired,
-)
 
 logger = logging.getLogger(__name__)
 

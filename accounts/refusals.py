@@ -18,6 +18,18 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 
+from verification.exceptions import (
+    ActionNotAllowed,
+    ConcurrentVerification,
+    IncorrectCode,
+    InvalidNumber,
+    Throttled,
+    TooManyAttempts,
+    VerificationEnded,
+    VerificationError,
+    VerificationExpired,
+)
+
 from .exceptions import (
     CodeAlreadySent,
     FlowError,
@@ -32,17 +44,6 @@ from .exceptions import (
     VerificationInProgress,
 )
 from .phone import mask_phone_number
-from .verification.exceptions import (
-    ActionNotAllowed,
-    ConcurrentVerification,
-    IncorrectCode,
-    InvalidNumber,
-    Throttled,
-    TooManyAttempts,
-    VerificationEnded,
-    VerificationError,
-    VerificationExpired,
-)
 
 # What a step of the pages may be refused with.
 REFUSED = (FlowError, VerificationError)

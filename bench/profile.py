@@ -51,7 +51,7 @@ def profile(flows: int) -> None:
     from django.db import connection
     from django.test import Client
 
-    from accounts import verification
+    import verification
 
     verification.outbox = []
     calls: dict[str, Counter] = defaultdict(Counter)

@@ -50,8 +50,8 @@ PARTS = {
     "accounts.process:live_request_was_verified": "live request: accepted code? (GET)",
     "accounts.process:live_request_verified": "live request: accepted code (SET)",
     "accounts.process:live_request_end": "live request: end (GET, DEL)",
-    "accounts.verification.backends.local:LocalCodeBackend.start": "backend start (console)",
-    "accounts.verification.backends.local:LocalCodeBackend.check": "backend check (console)",
+    "verification.backends.local:LocalCodeBackend.start": "backend start (console)",
+    "verification.backends.local:LocalCodeBackend.check": "backend check (console)",
     "accounts.process:VerificationProcess.require": "pending verification from session",
     "accounts.services:_number_owner": "the number's owner (SELECT)",
     "accounts.services:user_login": "login(), one transaction",
@@ -115,7 +115,7 @@ def client_flows(flows: int, step) -> None:
     """Log in `flows` times after a round that signs everybody up; `step(name, measured, …)`."""
     from django.test import Client
 
-    from accounts import verification
+    import verification
 
     verification.outbox = []
     client = Client(HTTP_X_FORWARDED_PROTO="https", HTTP_X_FORWARDED_FOR="198.51.100.9")

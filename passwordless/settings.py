@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "phonenumber_field",
     "accounts",
+    "verification",
+    "flows",
 ]
 
 MIDDLEWARE = [
@@ -324,10 +326,10 @@ PHONENUMBER_DEFAULT_FORMAT = "E164"
 # Verification ---------------------------------------------------------------
 
 VERIFICATION_BACKENDS = {
-    "console": "accounts.verification.backends.console.VerificationBackend",
-    "locmem": "accounts.verification.backends.locmem.VerificationBackend",
-    "vonage": "accounts.verification.backends.vonage.VerificationBackend",
-    "vonage-legacy": "accounts.verification.backends.vonage_legacy.VerificationBackend",
+    "console": "verification.backends.console.VerificationBackend",
+    "locmem": "verification.backends.locmem.VerificationBackend",
+    "vonage": "verification.backends.vonage.VerificationBackend",
+    "vonage-legacy": "verification.backends.vonage_legacy.VerificationBackend",
 }
 VERIFY_BACKEND = env.str("VERIFY_BACKEND", default="console")
 # An alias from the table above, or the dotted path of any backend class.
@@ -527,5 +529,8 @@ LOGGING = {
         "vonage_verify_legacy": {"level": "INFO"},
         "urllib3": {"level": "INFO"},
         "accounts": {"level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL},
+        "flows": {"level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL},
+        "verification": {"level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL},
+        "verificationlog": {"level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL},
     },
 }

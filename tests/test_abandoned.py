@@ -15,7 +15,7 @@ from django.test import Client
 
 from accounts.abandoned import GRACE, WINDOW, SweepResult, verification_sweep
 from accounts.models import DECOY_DETAIL, Outcome, Purpose, User, VerificationLog
-from accounts.verification.backends.vonage import VerificationBackend as VonageBackend
+from verification.backends.vonage import VerificationBackend as VonageBackend
 
 from .conftest import NUMBER, OTHER_NUMBER, last_code, start_login
 from .embedded_default import embedded_default_env, manage

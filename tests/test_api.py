@@ -22,8 +22,8 @@ from jsonschema import Draft202012Validator
 from accounts import process
 from accounts.api import flows, tokens
 from accounts.models import User
-from accounts.verification.backends.locmem import VerificationBackend as LocmemBackend
-from accounts.verification.exceptions import (
+from verification.backends.locmem import VerificationBackend as LocmemBackend
+from verification.exceptions import (
     ActionNotAllowed,
     InvalidNumber,
     ProviderUnavailable,

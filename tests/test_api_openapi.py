@@ -21,9 +21,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
-from accounts import verification
+import verification
 from accounts.api import flows
-from accounts.verification.exceptions import (
+from verification.exceptions import (
     ActionNotAllowed,
     ConcurrentVerification,
     IncorrectCode,

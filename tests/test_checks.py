@@ -5,10 +5,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from accounts.checks import check_cache_tables, check_verification_backend
+from flows.checks import check_cache_tables
+from verification.checks import check_verification_backend
 
-V2 = "accounts.verification.backends.vonage.VerificationBackend"
-LEGACY = "accounts.verification.backends.vonage_legacy.VerificationBackend"
+V2 = "verification.backends.vonage.VerificationBackend"
+LEGACY = "verification.backends.vonage_legacy.VerificationBackend"
 
 
 def errors():
@@ -36,7 +37,7 @@ def legacy(vonage):
 
 def test_console_and_configured_vonage_backends_pass(settings, vonage):
     assert errors() == {}
-    settings.VERIFICATION_BACKEND = "accounts.verification.backends.console.VerificationBackend"
+    settings.VERIFICATION_BACKEND = "verification.backends.console.VerificationBackend"
     assert errors() == {}
 
 
@@ -155,7 +156,7 @@ def test_a_timeout_of_zero_is_an_error(vonage):
 
 
 def test_a_backend_path_that_does_not_import_is_an_error(settings):
-    settings.VERIFICATION_BACKEND = "accounts.verification.backends.nowhere.VerificationBackend"
+    settings.VERIFICATION_BACKEND = "verification.backends.nowhere.VerificationBackend"
 
     assert "vonage-legacy" in errors()["accounts.E001"].hint
 

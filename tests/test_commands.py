@@ -14,10 +14,10 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from accounts.models import Outcome, Purpose, User, VerificationLog
-from accounts.verification import CheckResult
-from accounts.verification.backends.base import SearchResult
-from accounts.verification.backends.locmem import VerificationBackend as LocmemBackend
-from accounts.verification.exceptions import ProviderUnavailable
+from verification import CheckResult
+from verification.backends.base import SearchResult
+from verification.backends.locmem import VerificationBackend as LocmemBackend
+from verification.exceptions import ProviderUnavailable
 
 from .conftest import NUMBER, last_code
 from .embedded_default import embedded_default_env, manage

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from accounts import process
-from accounts.verification.backends.locmem import VerificationBackend as LocmemBackend
+from verification.backends.locmem import VerificationBackend as LocmemBackend
 
 from .conftest import NUMBER
 from .factories import UserFactory

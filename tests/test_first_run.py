@@ -17,7 +17,7 @@ import django
 django.setup()
 from django.db import connection
 from django.test import Client
-from accounts import verification
+import verification
 
 client = Client()
 start = client.post("/login/", {"number": "%s"})

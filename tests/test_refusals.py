@@ -6,8 +6,8 @@ import pytest
 
 from accounts import refusals
 from accounts.exceptions import CodeAlreadySent, RateLimited
-from accounts.verification.exceptions import IncorrectCode, VerificationError
 from accounts.views import VerifyView
+from verification.exceptions import IncorrectCode, VerificationError
 
 from .conftest import last_code, start_login
 

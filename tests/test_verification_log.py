@@ -10,9 +10,9 @@ from django.test import Client
 
 from accounts.events import verification_event
 from accounts.models import Outcome, Purpose, User, VerificationLog
-from accounts.verification import CheckResult, get_backend
-from accounts.verification.backends.locmem import VerificationBackend as LocmemBackend
-from accounts.verification.exceptions import ProviderUnavailable
+from verification import CheckResult, get_backend
+from verification.backends.locmem import VerificationBackend as LocmemBackend
+from verification.exceptions import ProviderUnavailable
 
 from .conftest import NUMBER, OTHER_NUMBER, last_code, pending, start_login
 from .factories import UserFactory

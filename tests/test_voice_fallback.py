@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
-from accounts.checks import check_verification_backend
-from accounts.verification import get_backend
+from verification import get_backend
+from verification.checks import check_verification_backend
 
 from .conftest import NUMBER, start_login
 from .test_settings import BASE_DIR, REFUSED, environment

@@ -8,9 +8,7 @@ always ours: a provider's own error text never reaches a client.
 from __future__ import annotations
 
 from passwordless import outages
-
-from ..exceptions import RateLimited, WrongCodeLockout
-from ..verification.exceptions import (
+from verification.exceptions import (
     ActionNotAllowed,
     ConcurrentVerification,
     IncorrectCode,
@@ -20,6 +18,8 @@ from ..verification.exceptions import (
     VerificationEnded,
     VerificationError,
 )
+
+from ..exceptions import RateLimited, WrongCodeLockout
 from .tokens import InvalidToken
 
 # The provider's rate is per second (30 requests/s per key): a short wait does.

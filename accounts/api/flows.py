@@ -17,11 +17,12 @@ import logging
 
 from django.http import HttpRequest
 
+from verification import CheckResult
+
 from ..events import Outcome, verification_event
 from ..exceptions import CodeAlreadySent
 from ..models import Purpose
 from ..process import TokenStorage, VerificationProcess
-from ..verification import CheckResult
 from .errors import NumberMismatch
 from .tokens import InvalidToken, token_resolve
 

@@ -135,7 +135,7 @@ def test_a_finished_login_is_not_finished_again(upstream, logins):
 
 
 def upstream_outbox():
-    from accounts import verification
+    import verification
 
     return verification.outbox
 
@@ -285,8 +285,8 @@ def test_a_code_vonage_accepted_stays_right_when_the_cache_fails_after(
 ):
     """The backend's own bookkeeping after Vonage's yes (its wrong-code count) cannot turn
     that yes into an error: the retry would hear "already verified"."""
-    from accounts.verification import get_backend
     from tests.test_infrastructure_faults import closed_port
+    from verification import get_backend
 
     request.getfixturevalue(backend)
     provider = get_backend()

@@ -252,6 +252,6 @@ def test_a_start_stuck_upstream_is_answered_as_unavailable(db, settings):
 
 
 def upstream_outbox():
-    from accounts import verification
+    import verification
 
     return verification.outbox

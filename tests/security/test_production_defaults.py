@@ -61,8 +61,8 @@ def test_the_production_environment_of_these_tests_starts(tmp_path):
     [
         "console",
         "locmem",
-        "accounts.verification.backends.console.VerificationBackend",
-        "accounts.verification.backends.locmem.VerificationBackend",
+        "verification.backends.console.VerificationBackend",
+        "verification.backends.locmem.VerificationBackend",
     ],
 )
 def test_a_development_backend_does_not_start_with_debug_off(tmp_path, backend):

@@ -17,8 +17,8 @@ from django.test import Client
 
 from accounts import counters, limits
 from accounts.models import Outcome, VerificationLog
-from accounts.verification.backends import decoy, locmem
-from accounts.verification.exceptions import IncorrectCode, VerificationError, VerificationExpired
+from verification.backends import decoy, locmem
+from verification.exceptions import IncorrectCode, VerificationError, VerificationExpired
 
 from ..conftest import NUMBER, last_code, start_login
 from ..factories import UserFactory

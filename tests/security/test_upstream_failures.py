@@ -20,7 +20,9 @@ import pytest
 from django.contrib.auth import SESSION_KEY
 
 from accounts.models import Outcome, VerificationLog
-from accounts.verification.exceptions import (
+from accounts.views import MESSAGES
+from tests.emulator.server import FAULT_DETAILS, FAULT_STATUS, LEGACY_TEXTS, Fault
+from verification.exceptions import (
     ActionNotAllowed,
     ConcurrentVerification,
     InvalidNumber,
@@ -28,8 +30,6 @@ from accounts.verification.exceptions import (
     Throttled,
     VerificationError,
 )
-from accounts.views import MESSAGES
-from tests.emulator.server import FAULT_DETAILS, FAULT_STATUS, LEGACY_TEXTS, Fault
 
 from ..conftest import NUMBER, OTHER_NUMBER, last_code, messages_of, pending, start_login
 from .conftest import api_endpoints, attacker, page_text

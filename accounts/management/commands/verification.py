@@ -22,7 +22,7 @@ from accounts.abandoned import BATCH_SIZE, verification_sweep
 from accounts.models import Purpose, VerificationLog
 from accounts.phone import InvalidPhoneNumber, mask_phone_number, phone_number_parse
 from accounts.process import VerificationProcess
-from accounts.verification.exceptions import (
+from verification.exceptions import (
     ActionNotAllowed,
     ConcurrentVerification,
     IncorrectCode,

@@ -1,10 +1,11 @@
-"""Test backend: messages go to `accounts.verification.outbox`, like `mail.outbox`."""
+"""Test backend: messages go to `verification.outbox`, like `mail.outbox`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ... import verification
+import verification
+
 from .local import LocalCodeBackend
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from ...phone import mask_phone_number, phone_number_parse
+from accounts.phone import mask_phone_number, phone_number_parse
+
 from .base import BaseVerificationBackend, CheckResult, SearchResult
 from .local import LocalCodeBackend
 

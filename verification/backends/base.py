@@ -33,7 +33,7 @@ class BaseVerificationBackend:
     """Send a one-time code to a phone number and check what the person types.
 
     Numbers are E.164 strings ("+14155550100"). Failures raise the exceptions
-    in `accounts.verification.exceptions`. Constructor arguments override the
+    in `verification.exceptions`. Constructor arguments override the
     settings they are named after.
     """
 

@@ -39,7 +39,7 @@ from .vonage_client import (
     wrong_code_attempts_left,
 )
 
-logger = logging.getLogger("accounts.verification.vonage")
+logger = logging.getLogger("verification.vonage")
 
 # Events after the first, per workflow (1: SMS, call, call; 6: SMS only…):
 # what trigger_next may move a request on to.

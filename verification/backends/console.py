@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 import threading
 
-from ...phone import mask_phone_number
+from accounts.phone import mask_phone_number
+
 from .local import LocalCodeBackend
 
 

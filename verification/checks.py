@@ -1,7 +1,6 @@
-"""System checks: a Vonage backend selected without what it needs, or a database
-cache without its table, stops `manage.py check`.
+"""System checks: a Vonage backend selected without what it needs stops `manage.py check`.
 
-Registered in AccountsConfig.ready(); runs with `check`, `runserver` and
+Registered in VerificationConfig.ready(); runs with `check`, `runserver` and
 `migrate`. The backends themselves never fail a page over configuration: they
 log and answer "temporarily unavailable".
 """
@@ -9,66 +8,12 @@ log and answer "temporarily unavailable".
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.cache.backends.db import BaseDatabaseCache
 from django.core.checks import CheckMessage, Error
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router
-from django.db.migrations.recorder import MigrationRecorder
 from django.utils.module_loading import import_string
 
 LEGACY_CODE_LENGTHS = (4, 6)
 V2_BRAND_MAX = 16  # the SDK's limit (the API's is 18)
 LEGACY_BRAND_MAX = 18
-# The migration that creates the database caches' tables (`migrate` runs it).
-CACHE_TABLE_MIGRATION = ("accounts", "0003_cache_table")
-
-
-def check_cache_tables(app_configs=None, databases=None, **kwargs) -> list[CheckMessage]:
-    """Check that every database cache has its table once `migrate` has made it.
-
-    Without it, the first login answers an HTTP 500 ("no such table"): the
-    cache holds the rate-limit counters and the console backend's codes. This
-    runs on a plain `check` and `runserver` too, which pass no `databases`:
-    a database cache is only ever the development default (DEBUG off refuses
-    it), on a local SQLite file. Before the migration has run there is
-    nothing to say: `migrate` makes the table, and `runserver` already says
-    that migrations are unapplied.
-    """
-    errors = []
-    for alias, config in settings.CACHES.items():
-        if not issubclass(import_string(config["BACKEND"]), BaseDatabaseCache):
-            continue
-        table = config["LOCATION"]
-        model = BaseDatabaseCache(table, {}).cache_model_class
-        aliases = databases if databases is not None else [router.db_for_write(model)]
-        for database in aliases:
-            if router.allow_migrate_model(database, model) and _missing_after_migrate(
-                database, table
-            ):
-                command = "python manage.py createcachetable"
-                if database != DEFAULT_DB_ALIAS:
-                    command += f" --database {database}"
-                errors.append(
-                    Error(
-                        f"The cache table {table!r} (CACHES[{alias!r}], a database cache) is "
-                        f"missing from the database {database!r}: every login would fail with "
-                        "an HTTP 500 (no such table).",
-                        hint=f"Create it: {command}",
-                        id="accounts.E011",
-                    )
-                )
-    return errors
-
-
-def _missing_after_migrate(database: str, table: str) -> bool:
-    connection = connections[database]
-    try:
-        if table in connection.introspection.table_names():
-            return False
-        return CACHE_TABLE_MIGRATION in MigrationRecorder(connection).applied_migrations()
-    except DatabaseError:
-        # A database that cannot be reached fails whatever needs it, with its
-        # own message; this check is about one table.
-        return False
 
 
 def check_verification_backend(app_configs=None, **kwargs) -> list[CheckMessage]:
@@ -83,7 +28,7 @@ def check_verification_backend(app_configs=None, **kwargs) -> list[CheckMessage]
                 id="accounts.E001",
             )
         ]
-    from .verification.backends import vonage, vonage_legacy
+    from .backends import vonage, vonage_legacy
 
     if issubclass(backend_class, vonage_legacy.VerificationBackend):
         return _check_legacy()
@@ -95,8 +40,8 @@ def check_verification_backend(app_configs=None, **kwargs) -> list[CheckMessage]
 def _check_v2() -> list[CheckMessage]:
     from vonage_verify import Locale
 
-    from .verification.backends.vonage import CHANNEL_TIMEOUT_MAX, CHANNEL_TIMEOUT_MIN, CHANNELS
-    from .verification.backends.vonage_client import voice_fallback_errors
+    from .backends.vonage import CHANNEL_TIMEOUT_MAX, CHANNEL_TIMEOUT_MIN, CHANNELS
+    from .backends.vonage_client import voice_fallback_errors
 
     errors = []
     has_basic = bool(settings.VONAGE_API_KEY and settings.VONAGE_API_SECRET)
@@ -141,8 +86,8 @@ def _check_v2() -> list[CheckMessage]:
 def _check_legacy() -> list[CheckMessage]:
     from vonage_verify_legacy.language_codes import LanguageCode
 
-    from .verification.backends.vonage_client import voice_fallback_errors
-    from .verification.backends.vonage_legacy import (
+    from .backends.vonage_client import voice_fallback_errors
+    from .backends.vonage_legacy import (
         NEXT_EVENT_WAIT_MAX,
         NEXT_EVENT_WAIT_MIN,
         NEXT_EVENTS,
@@ -196,7 +141,7 @@ def _missing_credentials(alias: str, *, v2: bool) -> Error:
 
 
 def _check_private_key() -> list[CheckMessage]:
-    from .verification.backends.vonage_client import private_key_pem
+    from .backends.vonage_client import private_key_pem
 
     try:
         private_key_pem(settings.VONAGE_PRIVATE_KEY)

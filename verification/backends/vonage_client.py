@@ -28,11 +28,12 @@ from vonage import Auth, HttpClientOptions, Vonage
 from vonage_http_client.errors import HttpRequestError
 from vonage_utils.errors import VonageError
 
-from ...phone import mask_phone_number
+from accounts.phone import mask_phone_number
+
 from ..exceptions import ProviderUnavailable, Throttled
 from .base import BaseVerificationBackend
 
-logger = logging.getLogger("accounts.verification.vonage")
+logger = logging.getLogger("verification.vonage")
 T = TypeVar("T")
 
 # The SDK logs request headers and bodies (credentials, codes) at DEBUG.
