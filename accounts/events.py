@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, router, transaction
 
+from flows.limits import client_ip
 from passwordless import outages
 from verification.exceptions import (
     IncorrectCode,
@@ -22,7 +23,6 @@ from verification.exceptions import (
     VerificationError,
 )
 
-from .limits import client_ip
 from .models import DECOY_DETAIL, Outcome, User, VerificationLog
 from .phone import mask_phone_number
 

@@ -36,7 +36,7 @@ class PauseBeforeStandIn:
 
     def __init__(self, get_response):
         # The class of the site's one learner of the provider's time, wherever it lives.
-        from accounts.services import upstream_latency
+        from flows.services import upstream_latency
 
         type(upstream_latency).imitate = _pause_then_stand_in
         self.get_response = get_response

@@ -11,8 +11,8 @@ from django.core.cache import cache
 from django.db import connection
 
 import verification
-from accounts import defences
-from accounts.services import PENDING_SESSION_KEY
+from flows import defences
+from flows.services import PENDING_SESSION_KEY
 
 from .factories import UserFactory
 

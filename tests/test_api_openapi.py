@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
 import verification
-from accounts.api import flows
+from flows.api import flows
 from verification.exceptions import (
     ActionNotAllowed,
     ConcurrentVerification,
@@ -78,7 +78,7 @@ def test_the_document_describes_exactly_the_api_routes():
 
     routes = {
         f"/api/{pattern.pattern}"
-        for pattern in get_resolver("accounts.api.urls").url_patterns
+        for pattern in get_resolver("flows.api.urls").url_patterns
         if pattern.name != "not_found"
     }
     assert routes == set(SPEC["paths"])

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from accounts import process
+from flows import process
 from verification.backends.locmem import VerificationBackend as LocmemBackend
 
 from .conftest import NUMBER

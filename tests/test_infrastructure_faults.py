@@ -28,7 +28,7 @@ from django.db import connections
 from django.test import Client
 
 from accounts.models import User, VerificationLog
-from accounts.services import PENDING_SESSION_KEY
+from flows.services import PENDING_SESSION_KEY
 from passwordless import outages
 
 from .conftest import NUMBER, OTHER_NUMBER, last_code
@@ -372,7 +372,7 @@ def test_only_an_outage_is_a_503_a_bug_stays_the_500_page(cache_down, settings, 
     def broken(*args, **kwargs):
         raise ValueError("a bug")
 
-    monkeypatch.setattr("accounts.services.verification_start", broken)
+    monkeypatch.setattr("flows.services.verification_start", broken)
     response = visitor().post("/login/", {"number": "+14155550177"})
     assert response.status_code == 500
     assert SOMETHING_WENT_WRONG in response.content.decode()

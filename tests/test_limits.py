@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 
-from accounts.counters import Counter, Rate
+from flows.counters import Counter, Rate
 
 from .conftest import NUMBER, last_code, messages_of, pending
 from .factories import UserFactory

@@ -20,7 +20,7 @@ import pytest
 from django.conf import settings
 from django.test import RequestFactory
 
-from accounts.limits import client_ip
+from flows.limits import client_ip
 from passwordless.logging import JSONFormatter
 
 BASE_DIR = Path(__file__).resolve().parent.parent

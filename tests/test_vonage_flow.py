@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from accounts.views import MESSAGES
+from flows.views import MESSAGES
 
 from .conftest import NUMBER, OTHER_NUMBER, messages_of, pending, start_login
 from .emulator import Fault

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.counters import parse_rate
+from flows.counters import parse_rate
 from verification import get_backend
 from verification.exceptions import VerificationExpired
 

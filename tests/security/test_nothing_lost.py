@@ -311,7 +311,7 @@ def test_a_start_whose_record_the_cache_refused_is_found_on_retry(
     row, written before the cache, lets the retry take the request Vonage names."""
     from redis.exceptions import ConnectionError as RedisDown
 
-    from accounts import process
+    from flows import process
 
     UserFactory(phone_number_for_2fa=NUMBER)
     saves = []
@@ -341,7 +341,7 @@ def test_a_login_done_as_the_cache_fails_is_still_a_login(upstream, logins, monk
     person is logged in and gets the new session's cookie, not the 503 page."""
     from redis.exceptions import ConnectionError as RedisDown
 
-    from accounts import process
+    from flows import process
 
     user = UserFactory(phone_number_for_2fa=NUMBER)
 

@@ -14,7 +14,7 @@ import time
 import pytest
 from django.db import connections
 
-from accounts.live_requests import (
+from flows.live_requests import (
     LiveRequest,
     StartUnderWay,
     live_request_claim,

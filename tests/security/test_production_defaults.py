@@ -15,7 +15,7 @@ import secrets
 
 import pytest
 
-from accounts import limits
+from flows import limits
 
 from ..embedded_default import embedded_default_env, manage, python
 
@@ -161,11 +161,11 @@ def test_check_deploy_stays_clean_with_the_hsts_defaults(tmp_path):
 def proxy_warnings(caplog, monkeypatch):
     """Return the WARNINGs about the proxy count, as a fresh process would log them."""
     monkeypatch.setattr(limits, "_proxy_count_warned", False)
-    caplog.set_level(logging.WARNING, logger="accounts.limits")
+    caplog.set_level(logging.WARNING, logger="flows.limits")
     return lambda: [
         record
         for record in caplog.records
-        if record.name == "accounts.limits" and "TRUSTED_PROXY_COUNT" in record.getMessage()
+        if record.name == "flows.limits" and "TRUSTED_PROXY_COUNT" in record.getMessage()
     ]
 
 

@@ -15,8 +15,8 @@ from django.conf import settings as django_settings
 from django.db import connections
 from django.test import Client
 
-from accounts import counters, limits
 from accounts.models import Outcome, VerificationLog
+from flows import counters, limits
 from verification.backends import decoy, locmem
 from verification.exceptions import IncorrectCode, VerificationError, VerificationExpired
 

@@ -20,7 +20,7 @@ import pytest
 from django.contrib.auth import SESSION_KEY
 
 from accounts.models import Outcome, VerificationLog
-from accounts.views import MESSAGES
+from flows.views import MESSAGES
 from tests.emulator.server import FAULT_DETAILS, FAULT_STATUS, LEGACY_TEXTS, Fault
 from verification.exceptions import (
     ActionNotAllowed,
@@ -41,7 +41,7 @@ LEAK = "upstream said: api_secret=s3cr3t-0f-the-operator body={'error_text': 'Pa
 
 
 def site_wording() -> list[re.Pattern]:
-    """Return the site's own messages (accounts.views.MESSAGES) as patterns."""
+    """Return the site's own messages (flows.views.MESSAGES) as patterns."""
     placeholder = re.compile(r"%\\\(\w+\\\)s")
     return [
         re.compile(placeholder.sub(".+?", re.escape(template))) for template in MESSAGES.values()

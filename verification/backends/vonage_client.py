@@ -210,7 +210,7 @@ def voice_fallback_errors(
 ) -> list[checks.CheckMessage]:
     """Check VERIFY_VOICE_FALLBACK_AFTER against what the API `alias` takes.
 
-    Called by `accounts.checks` for the selected Vonage backend.
+    Called by `verification.checks` for the selected Vonage backend.
     """
     seconds = settings.VERIFY_VOICE_FALLBACK_AFTER
     if seconds == 0:

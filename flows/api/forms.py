@@ -6,8 +6,9 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from accounts.phone import MAX_INPUT_LENGTH, InvalidPhoneNumber, phone_number_parse
+
 from ..forms import CODE_SEPARATORS
-from ..phone import MAX_INPUT_LENGTH, InvalidPhoneNumber, phone_number_parse
 
 # The proxy contract's name for request_id in some clients.
 FIELD_ALIASES = {"requestId": "request_id"}

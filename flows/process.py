@@ -32,6 +32,10 @@ from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 from django.utils.module_loading import import_string
 
+from accounts.events import DECOY_DETAIL, Outcome, outcome_for_error, verification_event
+from accounts.models import Purpose, User, VerificationLog
+from accounts.phone import mask_phone_number
+from accounts.selectors import phone_number_holder
 from passwordless import outages
 from verification import BaseVerificationBackend, CheckResult, get_backend
 from verification.backends.base import SearchResult
@@ -49,7 +53,6 @@ from verification.exceptions import (
 
 from . import defences, limits
 from .api.tokens import ApiVerification, token_issue, token_record_sent, token_revoke
-from .events import DECOY_DETAIL, Outcome, outcome_for_error, verification_event
 from .exceptions import (
     CodeAlreadySent,
     NoPendingVerification,
@@ -74,9 +77,6 @@ from .live_requests import (
     live_request_was_verified,
     step_digest,
 )
-from .models import Purpose, User, VerificationLog
-from .phone import mask_phone_number
-from .selectors import phone_number_holder
 
 logger = logging.getLogger(__name__)
 
@@ -837,7 +837,8 @@ class VerificationProcess:
 
 def _verified_detail(holder: str) -> str:
     """Name who typed an accepted code in its log row, without keeping their session key."""
-    return "by " + salted_hmac(__name__, holder, algorithm="sha256").hexdigest()[:24]
+    # The module's path before the split, so that a holder keeps the same name in the log.
+    return "by " + salted_hmac("accounts.process", holder, algorithm="sha256").hexdigest()[:24]
 
 
 def resend_wait(sent_at: float) -> int:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 
+from accounts.phone import mask_phone_number
 from verification.exceptions import (
     ActionNotAllowed,
     ConcurrentVerification,
@@ -43,7 +44,6 @@ from .exceptions import (
     SecondFactorUnavailable,
     VerificationInProgress,
 )
-from .phone import mask_phone_number
 
 # What a step of the pages may be refused with.
 REFUSED = (FlowError, VerificationError)
@@ -159,14 +159,14 @@ _START = (
 
 # A code to send or a call to make for the pending verification.
 _SEND_AGAIN = (
-    (NoPendingVerification, Refusal("no_pending", "accounts:login", messages.INFO)),
-    (ResendTooSoon, Refusal("resend_wait", "accounts:verify")),
-    (ResendFailed, Refusal("resend_failed", "accounts:login")),
-    (VerificationEnded, Refusal("expired", "accounts:login")),
-    (NumberNotAllowed, Refusal(_not_allowed, "accounts:login")),
-    (InvalidNumber, Refusal("invalid_number", "accounts:login")),
-    (ConcurrentVerification, Refusal("concurrent", "accounts:verify")),
-    (Throttled, Refusal("throttled", "accounts:verify")),
+    (NoPendingVerification, Refusal("no_pending", "flows:login", messages.INFO)),
+    (ResendTooSoon, Refusal("resend_wait", "flows:verify")),
+    (ResendFailed, Refusal("resend_failed", "flows:login")),
+    (VerificationEnded, Refusal("expired", "flows:login")),
+    (NumberNotAllowed, Refusal(_not_allowed, "flows:login")),
+    (InvalidNumber, Refusal("invalid_number", "flows:login")),
+    (ConcurrentVerification, Refusal("concurrent", "flows:verify")),
+    (Throttled, Refusal("throttled", "flows:verify")),
 )
 
 REFUSALS = {
@@ -178,35 +178,35 @@ REFUSALS = {
     ),
     # The code page, without a live verification.
     "pending": (
-        (NoPendingVerification, Refusal("no_pending", "accounts:login", messages.INFO)),
-        (VerificationExpired, Refusal("expired", "accounts:login")),
+        (NoPendingVerification, Refusal("no_pending", "flows:login", messages.INFO)),
+        (VerificationExpired, Refusal("expired", "flows:login")),
     ),
     "check": (
-        (NoPendingVerification, Refusal("no_pending", "accounts:login", messages.INFO)),
-        (IncorrectCode, Refusal("incorrect_code", "accounts:verify")),
-        (TooManyAttempts, Refusal("too_many_attempts", "accounts:login")),
-        (VerificationExpired, Refusal("expired", "accounts:login")),
+        (NoPendingVerification, Refusal("no_pending", "flows:login", messages.INFO)),
+        (IncorrectCode, Refusal("incorrect_code", "flows:verify")),
+        (TooManyAttempts, Refusal("too_many_attempts", "flows:login")),
+        (VerificationExpired, Refusal("expired", "flows:login")),
         # Nothing lost: the pending verification stays for another try.
-        (VerificationError, Refusal("unavailable", "accounts:verify")),
+        (VerificationError, Refusal("unavailable", "flows:verify")),
     ),
     # What a right code was for (a login, a new phone, a step-up).
     "finish": (
-        (SecondFactorRequired, Refusal("use_password", "accounts:password_login")),
+        (SecondFactorRequired, Refusal("use_password", "flows:password_login")),
         (PhoneNumberUnavailable, Refusal("phone_taken", "accounts:account")),
-        (NoPendingVerification, Refusal("expired", "accounts:login")),
+        (NoPendingVerification, Refusal("expired", "flows:login")),
         (VerificationError, Refusal("unavailable", "accounts:account")),
     ),
     "resend": (
         *_SEND_AGAIN[:2],
-        (ActionNotAllowed, Refusal("resend_too_soon", "accounts:verify")),
+        (ActionNotAllowed, Refusal("resend_too_soon", "flows:verify")),
         *_SEND_AGAIN[2:],
-        (VerificationError, Refusal("unavailable", "accounts:verify")),
+        (VerificationError, Refusal("unavailable", "flows:verify")),
     ),
     "call": (
         *_SEND_AGAIN[:2],
-        (ActionNotAllowed, Refusal("call_not_possible", "accounts:verify")),
+        (ActionNotAllowed, Refusal("call_not_possible", "flows:verify")),
         *_SEND_AGAIN[2:],
-        (VerificationError, Refusal("unavailable", "accounts:verify")),
+        (VerificationError, Refusal("unavailable", "flows:verify")),
     ),
     "second_factor": (
         (PhoneNumberUnavailable, Refusal("second_factor_needs_phone", "accounts:account")),
@@ -216,8 +216,8 @@ REFUSALS = {
 
 # Whatever the step: a code on its way is typed on the code page.
 _ANY_STEP = (
-    (CodeAlreadySent, Refusal("already_sent", "accounts:verify", messages.INFO)),
-    (VerificationInProgress, Refusal("in_progress", "accounts:verify")),
+    (CodeAlreadySent, Refusal("already_sent", "flows:verify", messages.INFO)),
+    (VerificationInProgress, Refusal("in_progress", "flows:verify")),
 )
 
 

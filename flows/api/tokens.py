@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 
+# The module's path before the split: a new salt would void every token in flight.
 SALT = "accounts.api.tokens.request_id"
 KEY_PREFIX = "verification:api"
 # Real tokens are about 60 characters; anything far longer is refused unread.

@@ -2,7 +2,7 @@
 
 This module is the policy: which counters each step counts, and what a
 refusal is called. The counting itself (keys, windows, the cache) is
-accounts.counters. Counters live in the cache RATELIMIT_USE_CACHE names,
+flows.counters. Counters live in the cache RATELIMIT_USE_CACHE names,
 under group names that every entry point uses, so a client cannot get around
 a limit by switching between them. Rates come from settings (VERIFY_RATE_*).
 A request that one limit refuses is counted by none: refusals use up
@@ -102,7 +102,7 @@ def _count(hits, *, peek=(), then=()) -> list[counters.Count]:
     a range's or the site's allowance, nor a client's. Counters are looked at
     in order, `hits`, `peek`, then `then`, up to the first that refuses; the
     Count of each one looked at is returned. A cache that cannot count
-    refuses the step (accounts.counters).
+    refuses the step (flows.counters).
     """
     if not getattr(settings, "RATELIMIT_ENABLE", True):
         return []

@@ -2,7 +2,7 @@
 
 A counter counts what one group ("verify.start.number") saw of one value (a
 phone number, an address, a session key) during a fixed window of its
-rate's period. `accounts.limits` says which counters a step counts; this
+rate's period. `flows.limits` says which counters a step counts; this
 module counts them, all or nothing, in the cache RATELIMIT_USE_CACHE names:
 
 - Redis through django-redis: one Lua script per step, atomic, one round trip.
@@ -90,6 +90,7 @@ class Counter:
 
     @functools.cached_property
     def _digest(self) -> str:
+        # The module's path before the split: a new salt would restart every counter.
         return salted_hmac("accounts.counters", self.value, algorithm="sha256").hexdigest()[:32]
 
     def window(self, now: int | None = None) -> tuple[int, int]:

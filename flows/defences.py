@@ -18,9 +18,10 @@ from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from accounts.models import DECOY_DETAIL, Outcome, VerificationLog
+from accounts.phone import phone_number_facts
+
 from .exceptions import NumberNotAllowed
-from .models import DECOY_DETAIL, Outcome, VerificationLog
-from .phone import phone_number_facts
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The API's verification flows: request, check, cancel, next.
 
-An adapter over the verification process (accounts/process.py) for clients
+An adapter over the verification process (flows/process.py) for clients
 without a session: the signed `request_id` token names the pending
 verification (tokens.py, TokenStorage), and every event goes through the
 process with Purpose.API. The limits, the stand-in for numbers that cannot
@@ -17,11 +17,11 @@ import logging
 
 from django.http import HttpRequest
 
+from accounts.events import Outcome, verification_event
+from accounts.models import Purpose
 from verification import CheckResult
 
-from ..events import Outcome, verification_event
 from ..exceptions import CodeAlreadySent
-from ..models import Purpose
 from ..process import TokenStorage, VerificationProcess
 from .errors import NumberMismatch
 from .tokens import InvalidToken, token_resolve

@@ -17,6 +17,10 @@ from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
+from accounts.models import Purpose, User
+from accounts.phone import mask_phone_number
+from accounts.selectors import user_get_by_phone_number
+
 from . import limits
 from .exceptions import (
     NoPendingVerification,
@@ -25,8 +29,6 @@ from .exceptions import (
     SecondFactorRequired,
     SecondFactorUnavailable,
 )
-from .models import Purpose, User
-from .phone import mask_phone_number
 from .process import (
     PENDING_SESSION_KEY,
     PendingVerification,
@@ -36,7 +38,6 @@ from .process import (
     resend_wait,
     upstream_latency,
 )
-from .selectors import user_get_by_phone_number
 
 __all__ = [
     "PENDING_SESSION_KEY",

@@ -6,7 +6,7 @@ site's rate limits, and records each event in the verification log with the
 purpose "operator" so that test codes are not counted as traffic.
 
 `sweep`, run from cron every minute, cancels upstream the requests whose code
-died on the site unused (accounts/abandoned.py); its rows keep the purpose of
+died on the site unused (flows/abandoned.py); its rows keep the purpose of
 the request they end.
 """
 
@@ -18,10 +18,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.abandoned import BATCH_SIZE, verification_sweep
 from accounts.models import Purpose, VerificationLog
 from accounts.phone import InvalidPhoneNumber, mask_phone_number, phone_number_parse
-from accounts.process import VerificationProcess
+from flows.abandoned import BATCH_SIZE, verification_sweep
+from flows.process import VerificationProcess
 from verification.exceptions import (
     ActionNotAllowed,
     ConcurrentVerification,
