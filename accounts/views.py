@@ -20,9 +20,9 @@ from django.views.generic import FormView, TemplateView
 from flows import services
 from flows.refusals import MESSAGES, REFUSED
 from flows.views import RefusedFormMixin, redirect_to, refused
+from verificationlog.models import Purpose
 
 from .forms import PhoneChangeForm
-from .models import Purpose
 from .phone import mask_phone_number
 
 

@@ -36,11 +36,11 @@ from django.core.cache import cache
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from accounts.events import Outcome, verification_event
-from accounts.models import VerificationLog
 from accounts.phone import mask_phone_number
 from verification import BaseVerificationBackend, get_backend
 from verification.exceptions import ProviderUnavailable, Throttled, VerificationError
+from verificationlog.events import Outcome, verification_event
+from verificationlog.models import VerificationLog
 
 from .live_requests import live_request_end
 

@@ -18,8 +18,8 @@ from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from accounts.models import DECOY_DETAIL, Outcome, VerificationLog
 from accounts.phone import phone_number_facts
+from verificationlog.models import DECOY_DETAIL, Outcome, VerificationLog
 
 from .exceptions import NumberNotAllowed
 

@@ -36,7 +36,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.core.cache import cache
 
-from accounts.models import Purpose
+from verificationlog.models import Purpose
 
 KEY_PREFIX = "verification:live"
 # How often a start that found another one under way looks again.

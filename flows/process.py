@@ -32,8 +32,7 @@ from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 from django.utils.module_loading import import_string
 
-from accounts.events import DECOY_DETAIL, Outcome, outcome_for_error, verification_event
-from accounts.models import Purpose, User, VerificationLog
+from accounts.models import User
 from accounts.phone import mask_phone_number
 from accounts.selectors import phone_number_holder
 from passwordless import outages
@@ -50,6 +49,8 @@ from verification.exceptions import (
     VerificationError,
     VerificationExpired,
 )
+from verificationlog.events import DECOY_DETAIL, Outcome, outcome_for_error, verification_event
+from verificationlog.models import Purpose, VerificationLog
 
 from . import defences, limits
 from .api.tokens import ApiVerification, token_issue, token_record_sent, token_revoke

@@ -17,9 +17,10 @@ from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
-from accounts.models import Purpose, User
+from accounts.models import User
 from accounts.phone import mask_phone_number
 from accounts.selectors import user_get_by_phone_number
+from verificationlog.models import Purpose
 
 from . import limits
 from .exceptions import (

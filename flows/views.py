@@ -20,8 +20,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django.views.generic import FormView
 
-from accounts.models import Purpose
 from accounts.phone import mask_phone_number
+from verificationlog.models import Purpose
 
 from . import services
 from .exceptions import NoPendingVerification, RateLimited, WrongCodeLockout

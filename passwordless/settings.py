@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "phonenumber_field",
     "accounts",
     "verification",
+    "verificationlog",
     "flows",
 ]
 

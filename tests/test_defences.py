@@ -8,8 +8,8 @@ import time
 import pytest
 import time_machine
 
-from accounts.models import Outcome, VerificationLog
 from flows import defences
+from verificationlog.models import Outcome, VerificationLog
 
 from .conftest import NUMBER, last_code, messages_of, pending, start_login
 

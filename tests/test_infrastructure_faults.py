@@ -27,9 +27,10 @@ from django.contrib.sessions.models import Session
 from django.db import connections
 from django.test import Client
 
-from accounts.models import User, VerificationLog
+from accounts.models import User
 from flows.services import PENDING_SESSION_KEY
 from passwordless import outages
+from verificationlog.models import VerificationLog
 
 from .conftest import NUMBER, OTHER_NUMBER, last_code
 from .factories import UserFactory
@@ -379,7 +380,7 @@ def test_only_an_outage_is_a_503_a_bug_stays_the_500_page(cache_down, settings, 
 
 
 def test_log_rows_that_cannot_be_written_are_part_of_the_outage_line(caplog):
-    from accounts.events import verification_event
+    from verificationlog.events import verification_event
 
     caplog.set_level(logging.INFO)
     with database_down():

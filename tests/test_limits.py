@@ -111,7 +111,7 @@ def test_an_ipv4_mapped_address_counts_as_its_ipv4_address(outbox):
 
 
 def test_the_log_keeps_the_full_ipv6_address(outbox):
-    from accounts.models import VerificationLog
+    from verificationlog.models import VerificationLog
 
     start(Client(), ip="2001:db8:1:2::abcd")
     assert VerificationLog.objects.get().ip == "2001:db8:1:2::abcd"

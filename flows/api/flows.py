@@ -17,9 +17,9 @@ import logging
 
 from django.http import HttpRequest
 
-from accounts.events import Outcome, verification_event
-from accounts.models import Purpose
 from verification import CheckResult
+from verificationlog.events import Outcome, verification_event
+from verificationlog.models import Purpose
 
 from ..exceptions import CodeAlreadySent
 from ..process import TokenStorage, VerificationProcess

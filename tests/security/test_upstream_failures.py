@@ -19,7 +19,6 @@ import re
 import pytest
 from django.contrib.auth import SESSION_KEY
 
-from accounts.models import Outcome, VerificationLog
 from flows.views import MESSAGES
 from tests.emulator.server import FAULT_DETAILS, FAULT_STATUS, LEGACY_TEXTS, Fault
 from verification.exceptions import (
@@ -30,6 +29,7 @@ from verification.exceptions import (
     Throttled,
     VerificationError,
 )
+from verificationlog.models import Outcome, VerificationLog
 
 from ..conftest import NUMBER, OTHER_NUMBER, last_code, messages_of, pending, start_login
 from .conftest import api_endpoints, attacker, page_text

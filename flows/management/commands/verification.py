@@ -18,7 +18,6 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import Purpose, VerificationLog
 from accounts.phone import InvalidPhoneNumber, mask_phone_number, phone_number_parse
 from flows.abandoned import BATCH_SIZE, verification_sweep
 from flows.process import VerificationProcess
@@ -34,6 +33,7 @@ from verification.exceptions import (
     VerificationError,
     VerificationExpired,
 )
+from verificationlog.models import Purpose, VerificationLog
 
 # What each refusal means to an operator, most specific class first.
 ERROR_TEXT = [

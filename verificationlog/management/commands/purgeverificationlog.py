@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from accounts.models import VerificationLog
+from verificationlog.models import VerificationLog
 
 
 class Command(BaseCommand):

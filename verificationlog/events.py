@@ -13,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, router, transaction
 
+from accounts.models import User
+from accounts.phone import mask_phone_number
 from flows.limits import client_ip
 from passwordless import outages
 from verification.exceptions import (
@@ -23,12 +25,11 @@ from verification.exceptions import (
     VerificationError,
 )
 
-from .models import DECOY_DETAIL, Outcome, User, VerificationLog
-from .phone import mask_phone_number
+from .models import DECOY_DETAIL, Outcome, VerificationLog
 
 __all__ = ["DECOY_DETAIL", "Outcome", "outcome_for_error", "verification_event"]
 
-logger = logging.getLogger("accounts.events")
+logger = logging.getLogger(__name__)
 
 
 def verification_event(

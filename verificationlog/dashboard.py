@@ -17,9 +17,10 @@ from django.db.models import Count, Max, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from accounts.phone import mask_phone_number
+
 from .events import DECOY_DETAIL
 from .models import Outcome, VerificationLog
-from .phone import mask_phone_number
 
 DEFAULT_DAYS = 30
 TOP_COUNT = 10
