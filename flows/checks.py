@@ -47,7 +47,7 @@ def check_cache_tables(app_configs=None, databases=None, **kwargs) -> list[Check
                         f"missing from the database {database!r}: every login would fail with "
                         "an HTTP 500 (no such table).",
                         hint=f"Create it: {command}",
-                        id="accounts.E011",
+                        id="flows.E011",
                     )
                 )
     return errors

@@ -25,7 +25,7 @@ def check_verification_backend(app_configs=None, **kwargs) -> list[CheckMessage]
             Error(
                 f"VERIFY_BACKEND names a backend that cannot be imported: {exc}",
                 hint="Use console, vonage, vonage-legacy, or the dotted path of a backend class.",
-                id="accounts.E001",
+                id="verification.E001",
             )
         ]
     from .backends import vonage, vonage_legacy
@@ -52,7 +52,7 @@ def _check_v2() -> list[CheckMessage]:
                 "VERIFY_BACKEND=vonage has only one of VONAGE_APPLICATION_ID and "
                 "VONAGE_PRIVATE_KEY.",
                 hint="Set both to authenticate with a JWT, or neither to use the API key.",
-                id="accounts.E003",
+                id="verification.E003",
             )
         )
     elif not has_basic and not has_application:
@@ -68,7 +68,7 @@ def _check_v2() -> list[CheckMessage]:
                 "workflow this site can send.",
                 hint=f"One to three different channels among {', '.join(CHANNELS)}, "
                 "in order, comma separated (e.g. VERIFY_WORKFLOW=sms,voice).",
-                id="accounts.E006",
+                id="verification.E006",
             )
         )
     errors += _check_locale({locale.value for locale in Locale})
@@ -102,7 +102,7 @@ def _check_legacy() -> list[CheckMessage]:
                 f"VERIFY_CODE_LENGTH={settings.VERIFY_CODE_LENGTH}, but Verify v1 "
                 "(VERIFY_BACKEND=vonage-legacy) sends codes of 4 or 6 digits only.",
                 hint="Set VERIFY_CODE_LENGTH=6 (or 4), or use VERIFY_BACKEND=vonage.",
-                id="accounts.E005",
+                id="verification.E005",
             )
         )
     if not 1 <= settings.VERIFY_LEGACY_WORKFLOW_ID <= 7:
@@ -113,7 +113,7 @@ def _check_legacy() -> list[CheckMessage]:
                 hint="Use 1 to 7: 1 is SMS then two calls; "
                 f"{' and '.join(str(w) for w, n in sorted(NEXT_EVENTS.items()) if not n)} "
                 "have no next event.",
-                id="accounts.E007",
+                id="verification.E007",
             )
         )
     errors += _check_locale({language.value for language in LanguageCode})
@@ -136,7 +136,7 @@ def _missing_credentials(alias: str, *, v2: bool) -> Error:
         f"VERIFY_BACKEND={alias} needs Vonage credentials: {names} are not set.",
         hint=f"Set {names} from the Vonage dashboard (API settings), in the environment "
         "or in .env; or use VERIFY_BACKEND=console for development.",
-        id="accounts.E002",
+        id="verification.E002",
     )
 
 
@@ -151,7 +151,7 @@ def _check_private_key() -> list[CheckMessage]:
                 str(exc),
                 hint="Set VONAGE_PRIVATE_KEY to the path of the application's private.key, "
                 "or to its PEM text.",
-                id="accounts.E004",
+                id="verification.E004",
             )
         ]
     return []
@@ -164,7 +164,7 @@ def _check_locale(supported: set[str]) -> list[CheckMessage]:
         Error(
             f"VERIFY_LOCALE={settings.VERIFY_LOCALE} is not a language this Vonage API takes.",
             hint=f"Use one of {', '.join(sorted(supported))}, or leave it empty.",
-            id="accounts.E008",
+            id="verification.E008",
         )
     ]
 
@@ -177,7 +177,7 @@ def _check_brand(maximum: int) -> list[CheckMessage]:
             f"VERIFY_BRAND is {len(settings.VERIFY_BRAND)} characters; this Vonage API "
             f"takes 1 to {maximum}.",
             hint="Set VERIFY_BRAND (or VONAGE_BRAND_NAME) to a shorter name.",
-            id="accounts.E009",
+            id="verification.E009",
         )
     ]
 
@@ -189,6 +189,6 @@ def _check_timeout() -> list[CheckMessage]:
         Error(
             f"VONAGE_TIMEOUT={settings.VONAGE_TIMEOUT}: the site would wait for Vonage forever.",
             hint="Set VONAGE_TIMEOUT to a number of seconds, e.g. 10.",
-            id="accounts.E010",
+            id="verification.E010",
         )
     ]

@@ -222,7 +222,7 @@ def voice_fallback_errors(
                 f"VERIFY_VOICE_FALLBACK_AFTER={seconds}, but VERIFY_BACKEND={alias} waits "
                 f"{minimum} to {maximum} seconds before the next channel.",
                 hint=f"Set it between {minimum} and {maximum}, {off}.",
-                id="accounts.E020",
+                id="verification.E020",
             )
         ]
     if not has_next:
@@ -231,7 +231,7 @@ def voice_fallback_errors(
                 f"VERIFY_VOICE_FALLBACK_AFTER={seconds} has no effect: the workflow has no "
                 "channel after the first.",
                 hint="Add a voice channel to the workflow, or set it to 0.",
-                id="accounts.W020",
+                id="verification.W020",
             )
         ]
     if seconds >= settings.VERIFY_CODE_TTL:
@@ -240,7 +240,7 @@ def voice_fallback_errors(
                 f"VERIFY_VOICE_FALLBACK_AFTER={seconds} is not shorter than VERIFY_CODE_TTL="
                 f"{settings.VERIFY_CODE_TTL}: the code is dead on the site before Vonage calls.",
                 hint=f"Set it below VERIFY_CODE_TTL, {off}.",
-                id="accounts.W021",
+                id="verification.W021",
             )
         ]
     return []
