@@ -3,7 +3,7 @@
 BENCH_DECOY_PAUSE=before puts back, in this process only, the decoy of before
 issue 14 item 8: a pause as long as the provider lately took, and then the
 stand-in's own work on top of it. Unset, the site runs as it is (the stand-in's
-work padded up to the provider's time). accounts/ is not changed: the switch
+work padded up to the provider's time). The site's apps are not changed: the switch
 replaces one method of the running process, from a middleware, because the
 models are not loaded yet while settings are read.
 """
