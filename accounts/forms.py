@@ -1,16 +1,12 @@
-"""The shape of what people type. Flows live in services."""
+"""The shape of what people type on the account pages, and the phone number field."""
 
 from __future__ import annotations
-
-import re
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from .phone import MAX_INPUT_LENGTH, InvalidPhoneNumber, phone_number_parse
-
-CODE_SEPARATORS = re.compile(r"[\s-]")
 
 
 class PhoneNumberField(forms.CharField):
@@ -46,42 +42,6 @@ class PhoneNumberField(forms.CharField):
         except InvalidPhoneNumber:
             code = "invalid_number_with_region" if region else "invalid_number"
             raise ValidationError(self.error_messages[code], code=code) from None
-
-
-class PhoneLoginForm(forms.Form):
-    number = PhoneNumberField(
-        label="Phone number",
-        error_messages={"required": "Enter your phone number."},
-    )
-
-
-class CodeForm(forms.Form):
-    code = forms.CharField(
-        label="Code",
-        max_length=20,
-        error_messages={"required": "Enter the code from the message."},
-        widget=forms.TextInput(
-            attrs={
-                "inputmode": "numeric",
-                "autocomplete": "one-time-code",
-                "pattern": "[0-9 ]*",
-                "autofocus": True,
-            }
-        ),
-    )
-
-    error_messages = {
-        "invalid_code": "Enter the %(length)d-digit code from the message, digits only.",
-    }
-
-    def clean_code(self):
-        code = CODE_SEPARATORS.sub("", self.cleaned_data["code"])
-        length = settings.VERIFY_CODE_LENGTH
-        if not (code.isascii() and code.isdigit() and len(code) == length):
-            raise ValidationError(
-                self.error_messages["invalid_code"], code="invalid_code", params={"length": length}
-            )
-        return code
 
 
 class PhoneChangeForm(forms.Form):

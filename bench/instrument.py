@@ -37,6 +37,10 @@ class BenchMiddleware:
         return response
 
 
+# The site's apps: middleware of theirs belongs to the site's features.
+SITE_APPS = ("accounts.", "flows.", "verification.", "verificationlog.")
+
+
 def with_bench_middleware(middleware: list[str]) -> list[str]:
     return ["bench.instrument.BenchMiddleware", *middleware]
 

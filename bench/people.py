@@ -383,7 +383,7 @@ def numbers_in_ranges(count: int, rng: random.Random) -> list[str]:
     """
     import phonenumbers
 
-    from accounts.defences import number_refusal
+    from flows.defences import number_refusal
 
     found = []
     for area in rng.sample(range(201, 990), 789):
@@ -475,7 +475,7 @@ def sweep_available() -> bool:
     """Tell whether `manage.py verification sweep` exists (cancels abandoned requests)."""
     from django.core.management import CommandError, load_command_class
 
-    command = load_command_class("accounts", "verification")
+    command = load_command_class("flows", "verification")
     try:
         command.create_parser("manage.py", "verification").parse_args(["sweep"])
     except (CommandError, SystemExit):

@@ -51,7 +51,7 @@ def profile(flows: int) -> None:
     from django.db import connection
     from django.test import Client
 
-    from accounts import verification
+    import verification
 
     verification.outbox = []
     calls: dict[str, Counter] = defaultdict(Counter)
@@ -107,12 +107,17 @@ def profile(flows: int) -> None:
         out = io.StringIO()
         stats = pstats.Stats(profilers[name], stream=out)
         print(f"CPU by package, ms per flow: {by_package(stats, flows)}")
-        stats.sort_stats("cumulative").print_stats(r"(accounts|passwordless|django_ratelimit)", 25)
+        stats.sort_stats("cumulative").print_stats(
+            r"(accounts|flows|verification|passwordless|django_ratelimit)", 25
+        )
         print(out.getvalue()[-6000:])
 
 
 PACKAGES = (
     ("accounts/", "accounts"),
+    ("flows/", "flows"),
+    ("verification/", "verification"),
+    ("verificationlog/", "verificationlog"),
     ("passwordless/", "passwordless"),
     ("django_ratelimit", "django-ratelimit"),
     ("django/template", "django templates"),

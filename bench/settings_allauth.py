@@ -1,6 +1,6 @@
 """django-allauth's phone login by code (bench/allauth_app) on the project's settings."""
 
-from bench.instrument import with_bench_middleware
+from bench.instrument import SITE_APPS, with_bench_middleware
 from passwordless.settings import *  # noqa: F403
 from passwordless.settings import MIDDLEWARE, TEMPLATES
 
@@ -18,7 +18,7 @@ AUTH_USER_MODEL = "auth.User"
 ROOT_URLCONF = "bench.allauth_app.urls"
 TEMPLATES[0]["DIRS"] = []
 MIDDLEWARE = with_bench_middleware(
-    [m for m in MIDDLEWARE if not m.startswith("accounts.")]
+    [m for m in MIDDLEWARE if not m.startswith(SITE_APPS)]
     + ["allauth.account.middleware.AccountMiddleware"]
 )
 AUTHENTICATION_BACKENDS = [

@@ -3,7 +3,7 @@
 BENCH_DECOY_PAUSE=before puts back, in this process only, the decoy of before
 issue 14 item 8: a pause as long as the provider lately took, and then the
 stand-in's own work on top of it. Unset, the site runs as it is (the stand-in's
-work padded up to the provider's time). accounts/ is not changed: the switch
+work padded up to the provider's time). The site's apps are not changed: the switch
 replaces one method of the running process, from a middleware, because the
 models are not loaded yet while settings are read.
 """
@@ -36,7 +36,7 @@ class PauseBeforeStandIn:
 
     def __init__(self, get_response):
         # The class of the site's one learner of the provider's time, wherever it lives.
-        from accounts.services import upstream_latency
+        from flows.services import upstream_latency
 
         type(upstream_latency).imitate = _pause_then_stand_in
         self.get_response = get_response

@@ -1,6 +1,6 @@
 """The floor app (bench/floor) on the project's settings and middleware."""
 
-from bench.instrument import with_bench_middleware
+from bench.instrument import SITE_APPS, with_bench_middleware
 from passwordless.settings import *  # noqa: F403
 from passwordless.settings import MIDDLEWARE, TEMPLATES
 
@@ -18,4 +18,4 @@ AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 ROOT_URLCONF = "bench.floor.urls"
 TEMPLATES[0]["DIRS"] = []
 # The project's own middleware, if it has any, belongs to its features.
-MIDDLEWARE = with_bench_middleware([m for m in MIDDLEWARE if not m.startswith("accounts.")])
+MIDDLEWARE = with_bench_middleware([m for m in MIDDLEWARE if not m.startswith(SITE_APPS)])

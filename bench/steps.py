@@ -37,28 +37,28 @@ MARK = "bench-steps-mark"
 
 # "module:attribute" as the caller looks it up, and what to call it.
 PARTS = {
-    "accounts.views:PhoneLoginView.form_valid": "start (view)",
-    "accounts.views:VerifyView.form_valid": "check and finish (view)",
-    "accounts.views:VerifyView.get_context_data": "code page context",
+    "flows.views:PhoneLoginView.form_valid": "start (view)",
+    "flows.views:VerifyView.form_valid": "check and finish (view)",
+    "flows.views:VerifyView.get_context_data": "code page context",
     "accounts.forms:PhoneNumberField.clean": "number field (phonenumbers)",
-    "accounts.process:number_holder": "who holds the number (SELECT)",
-    "accounts.process:verification_event": "log row and line",
-    "accounts.limits:limit_start": "limits: start (counters script)",
-    "accounts.limits:limit_check": "limits: check (counters script)",
-    "accounts.process:live_request_claim": "live request: claim",
-    "accounts.process:live_request_save": "live request: save",
-    "accounts.process:live_request_was_verified": "live request: accepted code? (GET)",
-    "accounts.process:live_request_verified": "live request: accepted code (SET)",
-    "accounts.process:live_request_end": "live request: end (GET, DEL)",
-    "accounts.verification.backends.local:LocalCodeBackend.start": "backend start (console)",
-    "accounts.verification.backends.local:LocalCodeBackend.check": "backend check (console)",
-    "accounts.process:VerificationProcess.require": "pending verification from session",
-    "accounts.services:_number_owner": "the number's owner (SELECT)",
-    "accounts.services:user_login": "login(), one transaction",
-    "accounts.services:login": "django login(): session moved, last_login",
+    "flows.process:number_holder": "who holds the number (SELECT)",
+    "flows.process:verification_event": "log row and line",
+    "flows.limits:limit_start": "limits: start (counters script)",
+    "flows.limits:limit_check": "limits: check (counters script)",
+    "flows.process:live_request_claim": "live request: claim",
+    "flows.process:live_request_save": "live request: save",
+    "flows.process:live_request_was_verified": "live request: accepted code? (GET)",
+    "flows.process:live_request_verified": "live request: accepted code (SET)",
+    "flows.process:live_request_end": "live request: end (GET, DEL)",
+    "verification.backends.local:LocalCodeBackend.start": "backend start (console)",
+    "verification.backends.local:LocalCodeBackend.check": "backend check (console)",
+    "flows.process:VerificationProcess.require": "pending verification from session",
+    "flows.services:_number_owner": "the number's owner (SELECT)",
+    "flows.services:user_login": "login(), one transaction",
+    "flows.services:login": "django login(): session moved, last_login",
     "django.contrib.messages.api:add_message": "message",
     "django.template.response:SimpleTemplateResponse.render": "template (TemplateResponse)",
-    "accounts.views:render": "template (render(): home, with the user)",
+    "flows.views:render": "template (render(): home, with the user)",
     "django.contrib.sessions.middleware:SessionMiddleware.process_response": "session save",
     "django.contrib.auth.middleware:AuthenticationMiddleware.process_request": "auth middleware",
     "django.contrib.messages.middleware:MessageMiddleware.process_response": "messages store",
@@ -115,7 +115,7 @@ def client_flows(flows: int, step) -> None:
     """Log in `flows` times after a round that signs everybody up; `step(name, measured, …)`."""
     from django.test import Client
 
-    from accounts import verification
+    import verification
 
     verification.outbox = []
     client = Client(HTTP_X_FORWARDED_PROTO="https", HTTP_X_FORWARDED_FOR="198.51.100.9")

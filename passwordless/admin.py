@@ -42,4 +42,4 @@ class AdminSite(admin.AdminSite):
             next_url = index
         if request.user.is_authenticated:
             messages.error(request, NOT_STAFF_MESSAGE % {"username": request.user.get_username()})
-        return redirect_to_login(next_url, reverse("accounts:password_login"))
+        return redirect_to_login(next_url, reverse("flows:password_login"))

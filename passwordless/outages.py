@@ -23,7 +23,7 @@ InterfaceError from the database (refused or dropped connections, a server
 shutting down, deadlocks, "database is locked"), a connection error or
 timeout from Redis, Redis refusing writes (read-only replica, out of
 memory), or a cache that swallowed its error and so could not count a rate
-limit (accounts.counters.CountersUnavailable). An IntegrityError or a Redis
+limit (flows.counters.CountersUnavailable). An IntegrityError or a Redis
 script error is a bug and stays an HTTP 500.
 """
 
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from django.db import InterfaceError, OperationalError
 from redis import exceptions as redis_exceptions
 
-from accounts.counters import CountersUnavailable
+from flows.counters import CountersUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from django.core.checks.security.base import (
 )
 from django.core.exceptions import ImproperlyConfigured
 
-from accounts.counters import parse_rate
+from flows.counters import parse_rate
 from passwordless.logging import FORMATTERS as LOG_FORMATTERS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -69,6 +69,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "phonenumber_field",
     "accounts",
+    "verification",
+    "verificationlog",
+    "flows",
     # The session engines' cache generation (passwordless.sessions).
     "passwordless.apps.PasswordlessConfig",
 ]
@@ -135,7 +138,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DEFAULT_CACHE_URL = "dbcache://django_cache"
 CACHES = {"default": env.cache("CACHE_URL", default=DEFAULT_CACHE_URL)}
 # CACHE_URL=redis://… must reach django-redis, whose client runs the rate
-# limits' counting script (accounts.counters). django-environ picks it only
+# limits' counting script (flows.counters). django-environ picks it only
 # when it can import it and silently falls back to Django's own Redis backend
 # otherwise: name it here, so a missing package fails at the start instead.
 if CACHES["default"]["BACKEND"] in {
@@ -164,7 +167,7 @@ ATOMIC_SHARED_CACHE_BACKENDS = {"django_redis.cache.RedisCache"}
 SILENCED_SYSTEM_CHECKS = []
 # The database cache's increment is a read then a write, not atomic: the
 # counters count there one request at a time, in a transaction
-# (accounts.counters). For development on one machine that is an acceptable
+# (flows.counters). For development on one machine that is an acceptable
 # trade for needing no cache server, not for production.
 if CACHES["default"]["BACKEND"] not in ATOMIC_SHARED_CACHE_BACKENDS and not DEBUG:
     raise ImproperlyConfigured(
@@ -177,7 +180,7 @@ AUTH_USER_MODEL = "accounts.User"
 # Django's ModelBackend under the path the site's sessions store
 # (accounts/backends.py).
 AUTHENTICATION_BACKENDS = ["accounts.backends.ModelBackend"]
-LOGIN_URL = "accounts:login"
+LOGIN_URL = "flows:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 
@@ -277,7 +280,7 @@ if _proxy_ssl_header:
 # X-Forwarded-For. 0 (the default): the client is REMOTE_ADDR and the header is
 # ignored, so nobody can pick the address rate limits count against. 1: one
 # proxy (nginx); the client is the last X-Forwarded-For entry. N: the Nth from
-# the right (accounts.limits.client_ip).
+# the right (passwordless.clients.client_ip).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more.")
@@ -326,10 +329,10 @@ PHONENUMBER_DEFAULT_FORMAT = "E164"
 # Verification ---------------------------------------------------------------
 
 VERIFICATION_BACKENDS = {
-    "console": "accounts.verification.backends.console.VerificationBackend",
-    "locmem": "accounts.verification.backends.locmem.VerificationBackend",
-    "vonage": "accounts.verification.backends.vonage.VerificationBackend",
-    "vonage-legacy": "accounts.verification.backends.vonage_legacy.VerificationBackend",
+    "console": "verification.backends.console.VerificationBackend",
+    "locmem": "verification.backends.locmem.VerificationBackend",
+    "vonage": "verification.backends.vonage.VerificationBackend",
+    "vonage-legacy": "verification.backends.vonage_legacy.VerificationBackend",
 }
 VERIFY_BACKEND = env.str("VERIFY_BACKEND", default="console")
 # An alias from the table above, or the dotted path of any backend class.
@@ -391,7 +394,7 @@ LOGIN_RATE_PASSWORD_PER_USERNAME = env.str("LOGIN_RATE_PASSWORD_PER_USERNAME", d
 ACCOUNT_RATE_PHONE_CHANGE_PER_USER = env.str("ACCOUNT_RATE_PHONE_CHANGE_PER_USER", default="5/h")
 ACCOUNT_RATE_PHONE_CHANGE_PER_IP = env.str("ACCOUNT_RATE_PHONE_CHANGE_PER_IP", default="10/h")
 
-# Abuse and fraud defences (SMS pumping). See accounts/defences.py.
+# Abuse and fraud defences (SMS pumping). See flows/defences.py.
 # ISO countries that may get codes; empty: every country Vonage serves.
 VERIFY_ALLOWED_COUNTRIES = [
     code.upper() for code in env.list("VERIFY_ALLOWED_COUNTRIES", default=[])
@@ -529,5 +532,8 @@ LOGGING = {
         "vonage_verify_legacy": {"level": "INFO"},
         "urllib3": {"level": "INFO"},
         "accounts": {"level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL},
+        "flows": {"level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL},
+        "verification": {"level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL},
+        "verificationlog": {"level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL},
     },
 }

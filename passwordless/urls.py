@@ -1,13 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts import views
+from flows import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("", include("flows.urls")),
     path("", include("accounts.urls")),
     path("admin/", admin.site.urls),
-    path("api/", include("accounts.api.urls")),
+    path("api/", include("flows.api.urls")),
 ]
 
 # An outage of the database or the cache answers 503, anything else Django's 500.

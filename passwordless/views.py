@@ -32,8 +32,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.cache import add_never_cache_headers
 from django.views import defaults
 
-from accounts.api.errors import unavailable
-from accounts.api.views import error_response
+from flows.api.errors import unavailable
+from flows.api.views import error_response
 
 from . import outages
 

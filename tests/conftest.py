@@ -10,8 +10,9 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
 from django.db import connection
 
-from accounts import defences, verification
-from accounts.services import PENDING_SESSION_KEY
+import verification
+from flows import defences
+from flows.services import PENDING_SESSION_KEY
 
 from .factories import UserFactory
 
@@ -37,7 +38,7 @@ def _locmem_verification(settings):
     """Tests send codes to an outbox, like Django's test runner does for e-mail."""
     # A fast hasher: tests check login rules, not the cost of PBKDF2.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.VERIFICATION_BACKEND = "accounts.verification.backends.locmem.VerificationBackend"
+    settings.VERIFICATION_BACKEND = "verification.backends.locmem.VerificationBackend"
     verification.outbox = []
     yield
     verification.outbox = []

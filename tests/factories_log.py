@@ -2,7 +2,7 @@ import factory
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from accounts.models import Outcome, Purpose, VerificationLog
+from verificationlog.models import Outcome, Purpose, VerificationLog
 
 
 class VerificationLogFactory(DjangoModelFactory):

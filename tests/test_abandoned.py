@@ -13,9 +13,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 
-from accounts.abandoned import GRACE, WINDOW, SweepResult, verification_sweep
-from accounts.models import DECOY_DETAIL, Outcome, Purpose, User, VerificationLog
-from accounts.verification.backends.vonage import VerificationBackend as VonageBackend
+from accounts.models import User
+from flows.abandoned import GRACE, WINDOW, SweepResult, verification_sweep
+from verification.backends.vonage import VerificationBackend as VonageBackend
+from verificationlog.models import DECOY_DETAIL, Outcome, Purpose, VerificationLog
 
 from .conftest import NUMBER, OTHER_NUMBER, last_code, start_login
 from .embedded_default import embedded_default_env, manage

@@ -3,8 +3,8 @@
 import pytest
 
 from accounts.models import User
-from accounts.verification import get_backend
-from accounts.verification.exceptions import VerificationExpired
+from verification import get_backend
+from verification.exceptions import VerificationExpired
 
 from .conftest import NUMBER, OTHER_NUMBER, last_code, messages_of, pending
 from .factories import UserFactory

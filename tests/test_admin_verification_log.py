@@ -8,9 +8,10 @@ import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Permission
 
-from accounts.dashboard import verification_dashboard_get
-from accounts.models import Outcome, Purpose, User
+from accounts.models import User
 from accounts.phone import mask_phone_number
+from verificationlog.dashboard import verification_dashboard_get
+from verificationlog.models import Outcome, Purpose
 
 from .factories import UserFactory
 from .factories_log import VerificationLogFactory
@@ -22,8 +23,8 @@ NUMBER = "+14155550100"
 MASKED = "+1 415 ••• ••00"
 ATTACKED = "+447700900123"
 ATTACKED_MASKED = mask_phone_number(ATTACKED)
-CHANGELIST = "/admin/accounts/verificationlog/"
-DASHBOARD = "/admin/accounts/verificationlog/dashboard/"
+CHANGELIST = "/admin/verificationlog/verificationlog/"
+DASHBOARD = "/admin/verificationlog/verificationlog/dashboard/"
 USERS = "/admin/accounts/user/"
 
 

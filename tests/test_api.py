@@ -1,7 +1,7 @@
 """The JSON verification API (/api/verify/…): every success and error path, through locmem.
 
 Every response these tests receive is also checked against the OpenAPI
-document (accounts/api/openapi.json) by `api()`: the spec is held to the letter
+document (flows/api/openapi.json) by `api()`: the spec is held to the letter
 on every path, not only in tests/test_api_openapi.py.
 """
 
@@ -19,11 +19,11 @@ from django.core import signing
 from django.test import Client
 from jsonschema import Draft202012Validator
 
-from accounts import process
-from accounts.api import flows, tokens
 from accounts.models import User
-from accounts.verification.backends.locmem import VerificationBackend as LocmemBackend
-from accounts.verification.exceptions import (
+from flows import process
+from flows.api import flows, tokens
+from verification.backends.locmem import VerificationBackend as LocmemBackend
+from verification.exceptions import (
     ActionNotAllowed,
     InvalidNumber,
     ProviderUnavailable,
@@ -36,7 +36,7 @@ from .factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-SPEC_PATH = Path(__file__).resolve().parent.parent / "accounts" / "api" / "openapi.json"
+SPEC_PATH = Path(__file__).resolve().parent.parent / "flows" / "api" / "openapi.json"
 SPEC = json.loads(SPEC_PATH.read_text())
 TOKEN_PATTERN = re.compile(SPEC["components"]["schemas"]["RequestId"]["pattern"])
 ORIGIN = "https://app.example.com"

@@ -12,10 +12,10 @@ import time
 import pytest
 import time_machine
 
-from accounts import verification
+import verification
 from accounts.phone import mask_phone_number
-from accounts.verification import get_backend
-from accounts.verification.exceptions import (
+from verification import get_backend
+from verification.exceptions import (
     ActionNotAllowed,
     ConcurrentVerification,
     IncorrectCode,
@@ -55,7 +55,7 @@ class LocalHarness:
 
 class LocmemHarness(LocalHarness):
     def __init__(self, request):
-        super().__init__(request, "accounts.verification.backends.locmem.VerificationBackend")
+        super().__init__(request, "verification.backends.locmem.VerificationBackend")
 
     def last(self, number):
         message = [sent for sent in verification.outbox if sent.number == number][-1]
@@ -67,7 +67,7 @@ class ConsoleHarness(LocalHarness):
         self.stream = io.StringIO()
         super().__init__(
             request,
-            "accounts.verification.backends.console.VerificationBackend",
+            "verification.backends.console.VerificationBackend",
             stream=self.stream,
         )
 

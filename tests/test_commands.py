@@ -13,11 +13,12 @@ from django.core.management import call_command, get_commands, load_command_clas
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from accounts.models import Outcome, Purpose, User, VerificationLog
-from accounts.verification import CheckResult
-from accounts.verification.backends.base import SearchResult
-from accounts.verification.backends.locmem import VerificationBackend as LocmemBackend
-from accounts.verification.exceptions import ProviderUnavailable
+from accounts.models import User
+from verification import CheckResult
+from verification.backends.base import SearchResult
+from verification.backends.locmem import VerificationBackend as LocmemBackend
+from verification.exceptions import ProviderUnavailable
+from verificationlog.models import Outcome, Purpose, VerificationLog
 
 from .conftest import NUMBER, last_code
 from .embedded_default import embedded_default_env, manage

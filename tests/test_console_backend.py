@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from accounts import verification
-from accounts.verification import get_backend
-from accounts.verification.backends import console, locmem
-from accounts.verification.exceptions import (
+import verification
+from verification import get_backend
+from verification.backends import console, locmem
+from verification.exceptions import (
     ActionNotAllowed,
     ConcurrentVerification,
     IncorrectCode,
@@ -195,7 +195,7 @@ def test_brand_falls_back_to_vonage_brand_name_when_verify_brand_is_empty():
     }
     script = (
         "import django; django.setup()\n"
-        "from accounts.verification import get_backend\n"
+        "from verification import get_backend\n"
         "get_backend().start('+14155550100')\n"
     )
     result = subprocess.run(
@@ -505,8 +505,8 @@ import django
 django.setup()
 from django.core.management import call_command
 from django.db import connections
-from accounts.verification import get_backend
-from accounts.verification.backends.console import VerificationBackend
+from verification import get_backend
+from verification.backends.console import VerificationBackend
 
 call_command("createcachetable")
 backend = VerificationBackend(stream=open("/dev/null", "w"))

@@ -8,7 +8,7 @@ from django.test import RequestFactory
 from django.urls import resolve
 from django.views.decorators.cache import never_cache
 
-from accounts import views
+from flows import views
 
 from .conftest import start_login
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from accounts import process
-from accounts.verification.backends.locmem import VerificationBackend as LocmemBackend
+from flows import process
+from verification.backends.locmem import VerificationBackend as LocmemBackend
 
 from .conftest import NUMBER
 from .factories import UserFactory

@@ -8,8 +8,8 @@ import time
 import pytest
 import time_machine
 
-from accounts import defences
-from accounts.models import Outcome, VerificationLog
+from flows import defences
+from verificationlog.models import Outcome, VerificationLog
 
 from .conftest import NUMBER, last_code, messages_of, pending, start_login
 
@@ -84,7 +84,7 @@ def test_site_wide_cap_pauses_new_codes_and_alerts_the_operator(client, outbox, 
     other = client.__class__()
     start_login(other, second)
     third = client.__class__()
-    with caplog.at_level(logging.ERROR, logger="accounts.defences"):
+    with caplog.at_level(logging.ERROR, logger="flows.defences"):
         response = start_login(third, "+14155550103")
     assert response.status_code == 200
     assert "temporarily unavailable" in " ".join(messages_of(response))
@@ -108,7 +108,7 @@ def test_low_conversion_is_logged_once_per_window(client, outbox, settings, capl
     settings.VERIFY_CONVERSION_MIN_VOLUME = 3
     settings.VERIFY_MIN_CONVERSION = 0.5
     settings.VERIFY_PREFIX_RATE = "100/h"
-    with caplog.at_level(logging.WARNING, logger="accounts.defences"):
+    with caplog.at_level(logging.WARNING, logger="flows.defences"):
         for index in range(5):
             client.__class__().post(
                 "/login/", {"number": f"+1415555{index:04d}"}, REMOTE_ADDR=f"10.2.0.{index}"
@@ -125,7 +125,7 @@ def test_low_conversion_is_logged_once_per_window(client, outbox, settings, capl
 
 def test_healthy_conversion_is_not_flagged(client, outbox, settings, caplog):
     settings.VERIFY_CONVERSION_MIN_VOLUME = 1
-    with caplog.at_level(logging.WARNING, logger="accounts.defences"):
+    with caplog.at_level(logging.WARNING, logger="flows.defences"):
         start_login(client)
         client.post("/verify/", {"code": last_code(outbox)})
     assert not [r for r in caplog.records if "conversion low" in r.getMessage()]

@@ -10,9 +10,10 @@ import pytest
 from django.contrib.auth.models import UserManager
 from django.db.models.signals import post_save, pre_save
 
-from accounts.models import Outcome, User, VerificationLog
+from accounts.models import User
 from tests.conftest import NUMBER, last_code, start_login
 from tests.factories import UserFactory
+from verificationlog.models import Outcome, VerificationLog
 
 pytestmark = pytest.mark.django_db
 

@@ -249,7 +249,7 @@ def test_pages_are_never_cached_by_djangos_decorator(
     assert response in django_never_cache_calls
 
 
-# The field template (templates/accounts/field.html) --------------------------------
+# The field template (templates/field.html) --------------------------------
 
 
 def test_a_typed_value_is_escaped_on_the_page(client, outbox):
@@ -267,6 +267,6 @@ def test_the_field_template_escapes_the_label_and_the_errors():
 
     form = Hostile({"name": "a"})
     form.is_valid()
-    html = render_to_string("accounts/field.html", {"field": form["name"]})
+    html = render_to_string("field.html", {"field": form["name"]})
     assert '<label for="id_name">&lt;b&gt;Name&lt;/b&gt;</label>' in html
     assert '<p class="error">&lt;script&gt;x&lt;/script&gt;</p>' in html

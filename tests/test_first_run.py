@@ -17,7 +17,7 @@ import django
 django.setup()
 from django.db import connection
 from django.test import Client
-from accounts import verification
+import verification
 
 client = Client()
 start = client.post("/login/", {"number": "%s"})
@@ -59,7 +59,7 @@ def test_check_names_a_missing_cache_table_and_the_command_that_makes_it(tmp_pat
     refused = manage(env, "check")
 
     assert refused.returncode == 1
-    assert "accounts.E011" in refused.stderr
+    assert "flows.E011" in refused.stderr
     assert "The cache table 'site_cache' (CACHES['default'], a database cache) is missing" in (
         refused.stderr
     )

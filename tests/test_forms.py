@@ -1,6 +1,6 @@
 import pytest
 
-from accounts.forms import CodeForm, PhoneLoginForm
+from flows.forms import CodeForm, PhoneLoginForm
 
 INTERNATIONAL_HELP = (
     "Enter a valid phone number in international format, starting with + "

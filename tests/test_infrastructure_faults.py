@@ -31,10 +31,11 @@ from django.db import connections
 from django.test import Client
 from django_redis.cache import RedisCache
 
-from accounts.models import User, VerificationLog
-from accounts.services import PENDING_SESSION_KEY
+from accounts.models import User
+from flows.services import PENDING_SESSION_KEY
 from passwordless import outages
 from passwordless.sessions import cache_generation
+from verificationlog.models import VerificationLog
 
 from .conftest import NUMBER, OTHER_NUMBER, last_code, start_login
 from .factories import UserFactory
@@ -402,14 +403,14 @@ def test_only_an_outage_is_a_503_a_bug_stays_the_500_page(cache_down, settings, 
     def broken(*args, **kwargs):
         raise ValueError("a bug")
 
-    monkeypatch.setattr("accounts.services.verification_start", broken)
+    monkeypatch.setattr("flows.services.verification_start", broken)
     response = visitor().post("/login/", {"number": "+14155550177"})
     assert response.status_code == 500
     assert SOMETHING_WENT_WRONG in response.content.decode()
 
 
 def test_log_rows_that_cannot_be_written_are_part_of_the_outage_line(caplog):
-    from accounts.events import verification_event
+    from verificationlog.events import verification_event
 
     caplog.set_level(logging.INFO)
     with database_down():

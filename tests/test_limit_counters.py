@@ -1,4 +1,4 @@
-"""The rate-limit counters (accounts.counters): rates, windows, keys, and counting on every cache.
+"""The rate-limit counters (flows.counters): rates, windows, keys, and counting on every cache.
 
 The site owns its counters end to end: how a rate is written, when a window
 starts and ends, what a key holds, and how a step is counted all or nothing
@@ -26,9 +26,9 @@ from django.core.management import call_command
 from django.db import connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from accounts import counters
-from accounts.counters import Counter, CountersUnavailable, Rate, parse_rate
-from accounts.services import PENDING_SESSION_KEY
+from flows import counters
+from flows.counters import Counter, CountersUnavailable, Rate, parse_rate
+from flows.services import PENDING_SESSION_KEY
 from passwordless import outages
 
 from .conftest import NUMBER, last_code

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 
-from accounts.counters import Counter, Rate
+from flows.counters import Counter, Rate
 
 from .conftest import NUMBER, last_code, messages_of, pending
 from .factories import UserFactory
@@ -111,7 +111,7 @@ def test_an_ipv4_mapped_address_counts_as_its_ipv4_address(outbox):
 
 
 def test_the_log_keeps_the_full_ipv6_address(outbox):
-    from accounts.models import VerificationLog
+    from verificationlog.models import VerificationLog
 
     start(Client(), ip="2001:db8:1:2::abcd")
     assert VerificationLog.objects.get().ip == "2001:db8:1:2::abcd"

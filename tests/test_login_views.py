@@ -10,9 +10,9 @@ from django.test import Client
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 from accounts.models import User
-from accounts.verification import get_backend
-from accounts.verification.backends import locmem
-from accounts.verification.exceptions import (
+from verification import get_backend
+from verification.backends import locmem
+from verification.exceptions import (
     ConcurrentVerification,
     InvalidNumber,
     ProviderUnavailable,

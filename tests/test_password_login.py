@@ -5,7 +5,7 @@ import time
 import pytest
 import time_machine
 
-from accounts.services import PENDING_SESSION_KEY
+from flows.services import PENDING_SESSION_KEY
 
 from .conftest import NUMBER, last_code, messages_of, pending, start_login
 from .factories import UserFactory
@@ -185,7 +185,7 @@ def test_right_passwords_do_not_count_towards_the_limit(client, settings):
 
 
 def test_password_view_hides_the_password_from_error_reports(rf):
-    from accounts.views import PasswordLoginView
+    from flows.views import PasswordLoginView
 
     request = rf.post("/login/password/", {"username": "x", "password": "secret"})
     request.session = {}

@@ -20,7 +20,7 @@ import pytest
 from django.conf import settings
 from django.test import RequestFactory
 
-from accounts.limits import client_ip
+from passwordless.clients import client_ip
 from passwordless.logging import JSONFormatter
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -273,7 +273,7 @@ def test_whitenoise_serves_collected_files_under_hashed_names(tmp_path):
 
 
 def test_log_lines_are_one_json_object_per_event():
-    logger = logging.getLogger("accounts.events")
+    logger = logging.getLogger("verificationlog.events")
     record = logger.makeRecord(
         logger.name, logging.INFO, __file__, 1, "verification event=%s", ("started",), None
     )
@@ -286,7 +286,7 @@ def test_log_lines_are_one_json_object_per_event():
     assert "\n" not in line
     entry = json.loads(line)
     assert entry["level"] == "INFO"
-    assert entry["logger"] == "accounts.events"
+    assert entry["logger"] == "verificationlog.events"
     assert entry["message"] == "verification event=started"
     assert entry["number"] == "+1 415 ••• ••00"
     assert "ValueError: upstream\nsaid no" in entry["exception"]
@@ -332,7 +332,7 @@ def test_gunicorn_and_the_site_log_to_stderr_and_leave_stdout_alone():
         django.setup()
         logging.getLogger("gunicorn.error").info("Booting worker with pid: 42")
         logging.getLogger("gunicorn.access").info('remote=203.0.113.9 method=GET path="/"')
-        logging.getLogger("accounts.events").info("verification event=started")
+        logging.getLogger("verificationlog.events").info("verification event=started")
         """,
         DEBUG="true",
         LOG_FORMAT="plain",
@@ -344,7 +344,7 @@ def test_gunicorn_and_the_site_log_to_stderr_and_leave_stdout_alone():
     assert [line.split(" ", 3)[2:] for line in lines] == [
         ["INFO", "gunicorn.error Booting worker with pid: 42"],
         ["INFO", 'gunicorn.access remote=203.0.113.9 method=GET path="/"'],
-        ["INFO", "accounts.events verification event=started"],
+        ["INFO", "verificationlog.events verification event=started"],
     ]
 
 

@@ -1,13 +1,13 @@
-"""The pages' table from refusal to answer (accounts/refusals.py)."""
+"""The pages' table from refusal to answer (flows/refusals.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from accounts import refusals
-from accounts.exceptions import CodeAlreadySent, RateLimited
-from accounts.verification.exceptions import IncorrectCode, VerificationError
-from accounts.views import VerifyView
+from flows import refusals
+from flows.exceptions import CodeAlreadySent, RateLimited
+from flows.views import VerifyView
+from verification.exceptions import IncorrectCode, VerificationError
 
 from .conftest import last_code, start_login
 
@@ -26,7 +26,7 @@ def test_the_first_matching_row_wins():
     wrong = IncorrectCode(attempts_left=2)
     assert refusals.refusal_for("check", wrong).message == "incorrect_code"
     assert refusals.refusal_for("check", VerificationError()).message == "unavailable"
-    assert refusals.refusal_for("start", CodeAlreadySent(None)).to == "accounts:verify"
+    assert refusals.refusal_for("start", CodeAlreadySent(None)).to == "flows:verify"
 
 
 def test_a_limit_has_no_row_its_step_answers_it_with_the_429_page(client, settings):

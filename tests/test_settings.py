@@ -18,7 +18,7 @@ import pytest
 from django.conf import settings as live_settings
 from django.utils.module_loading import import_string
 
-from accounts.verification import BaseVerificationBackend
+from verification import BaseVerificationBackend
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PRODUCTION_SECRET_KEY = "Zq8x!k2Lm9#pR4tV7wY1bN6cF3hJ5sD0gA_eU-iO+zXcVbNmQwErTyUiOpAsDfGhJkL"
@@ -270,7 +270,7 @@ def test_default_configuration_is_the_embedded_one(probed):
     database = found.pop("DATABASES")["default"]
     assert found == {
         "DEBUG": True,
-        "VERIFICATION_BACKEND": "accounts.verification.backends.console.VerificationBackend",
+        "VERIFICATION_BACKEND": "verification.backends.console.VerificationBackend",
         "VERIFY_BRAND": "Passwordless",
         "VERIFY_CODE_LENGTH": 6,
         "VERIFY_CODE_TTL": 300,
@@ -293,12 +293,12 @@ def test_sessions_are_kept_on_the_server():
 # Verification settings -----------------------------------------------------------
 
 ALIASES = {
-    "console": "accounts.verification.backends.console.VerificationBackend",
-    "locmem": "accounts.verification.backends.locmem.VerificationBackend",
-    "vonage": "accounts.verification.backends.vonage.VerificationBackend",
-    "vonage-legacy": "accounts.verification.backends.vonage_legacy.VerificationBackend",
-    "accounts.verification.backends.locmem.VerificationBackend": (
-        "accounts.verification.backends.locmem.VerificationBackend"
+    "console": "verification.backends.console.VerificationBackend",
+    "locmem": "verification.backends.locmem.VerificationBackend",
+    "vonage": "verification.backends.vonage.VerificationBackend",
+    "vonage-legacy": "verification.backends.vonage_legacy.VerificationBackend",
+    "verification.backends.locmem.VerificationBackend": (
+        "verification.backends.locmem.VerificationBackend"
     ),
 }
 ALIAS_CASES = {

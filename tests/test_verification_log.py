@@ -8,11 +8,12 @@ from django.contrib.auth import SESSION_KEY
 from django.db import connection, transaction
 from django.test import Client
 
-from accounts.events import verification_event
-from accounts.models import Outcome, Purpose, User, VerificationLog
-from accounts.verification import CheckResult, get_backend
-from accounts.verification.backends.locmem import VerificationBackend as LocmemBackend
-from accounts.verification.exceptions import ProviderUnavailable
+from accounts.models import User
+from verification import CheckResult, get_backend
+from verification.backends.locmem import VerificationBackend as LocmemBackend
+from verification.exceptions import ProviderUnavailable
+from verificationlog.events import verification_event
+from verificationlog.models import Outcome, Purpose, VerificationLog
 
 from .conftest import NUMBER, OTHER_NUMBER, last_code, pending, start_login
 from .factories import UserFactory
@@ -225,13 +226,13 @@ def test_a_decoy_start_is_logged_without_a_request_id(client, settings, outbox):
 
 
 def test_the_log_line_masks_the_number_and_never_holds_the_code(client, outbox, caplog):
-    caplog.set_level(logging.INFO, logger="accounts")
+    caplog.set_level(logging.INFO, logger="verificationlog")
     start_login(client)
     code = last_code(outbox)
     verify(client, wrong(code))
     verify(client, code)
 
-    lines = [r.getMessage() for r in caplog.records if r.name.startswith("accounts")]
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("verificationlog")]
     events = [line for line in lines if line.startswith("verification event=")]
     assert len(events) == 3
     assert "number=+1 415 ••• ••00" in events[0]

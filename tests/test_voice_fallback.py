@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
-from accounts.checks import check_verification_backend
-from accounts.verification import get_backend
+from verification import get_backend
+from verification.checks import check_verification_backend
 
 from .conftest import NUMBER, start_login
 from .test_settings import BASE_DIR, REFUSED, environment
@@ -123,7 +123,7 @@ def configured(api, settings):
 def test_a_wait_no_vonage_api_takes_stops_the_check(configured, seconds):
     configured.VERIFY_VOICE_FALLBACK_AFTER = seconds
 
-    error = check_ids()["accounts.E020"]
+    error = check_ids()["verification.E020"]
 
     assert f"VERIFY_VOICE_FALLBACK_AFTER={seconds}" in error.msg
     assert "Call me instead" in error.hint
@@ -137,14 +137,14 @@ def test_v1_waits_a_minute_at_least(configured, api):
     if api == "vonage":
         assert found == {}
     else:
-        assert "60 to 900 seconds" in found["accounts.E020"].msg
+        assert "60 to 900 seconds" in found["verification.E020"].msg
 
 
 def test_a_wait_longer_than_the_code_warns(configured):
     configured.VERIFY_CODE_TTL = 300
     configured.VERIFY_VOICE_FALLBACK_AFTER = 300
 
-    warning = check_ids()["accounts.W021"]
+    warning = check_ids()["verification.W021"]
 
     assert "dead on the site before Vonage calls" in warning.msg
 
@@ -154,7 +154,7 @@ def test_a_wait_with_nothing_to_fall_back_to_warns(configured):
     configured.VERIFY_LEGACY_WORKFLOW_ID = 6
     configured.VERIFY_VOICE_FALLBACK_AFTER = 120
 
-    assert "has no effect" in check_ids()["accounts.W020"].msg
+    assert "has no effect" in check_ids()["verification.W020"].msg
 
 
 def test_off_and_a_good_wait_pass(configured):

@@ -9,11 +9,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from accounts.verification import get_backend
-from accounts.verification.backends.base import CheckResult
-from accounts.verification.backends.vonage import VerificationBackend
-from accounts.verification.backends.vonage_client import SDK_LOGGERS, client_for
-from accounts.verification.exceptions import (
+from verification import get_backend
+from verification.backends.base import CheckResult
+from verification.backends.vonage import VerificationBackend
+from verification.backends.vonage_client import SDK_LOGGERS, client_for
+from verification.exceptions import (
     ActionNotAllowed,
     ConcurrentVerification,
     IncorrectCode,
@@ -29,7 +29,7 @@ from .emulator import Fault
 
 pytestmark = pytest.mark.django_db
 
-OPERATOR_LOGGER = "accounts.verification.vonage"
+OPERATOR_LOGGER = "verification.vonage"
 
 
 @pytest.fixture

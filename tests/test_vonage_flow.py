@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from accounts.views import MESSAGES
+from flows.views import MESSAGES
 
 from .conftest import NUMBER, OTHER_NUMBER, messages_of, pending, start_login
 from .emulator import Fault
@@ -198,7 +198,7 @@ def test_a_live_request_the_site_does_not_know_must_wait(client, django_user_mod
     from django.core.cache import cache
     from django.test import Client
 
-    from accounts.models import VerificationLog
+    from verificationlog.models import VerificationLog
 
     start_login(client)
     cache.delete(f"verification:live:real:{NUMBER}")

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from accounts.verification import get_backend
-from accounts.verification.backends.base import CheckResult, SearchResult
-from accounts.verification.backends.vonage_client import SDK_LOGGERS, client_for
-from accounts.verification.exceptions import (
+from verification import get_backend
+from verification.backends.base import CheckResult, SearchResult
+from verification.backends.vonage_client import SDK_LOGGERS, client_for
+from verification.exceptions import (
     ActionNotAllowed,
     ConcurrentVerification,
     IncorrectCode,

@@ -6,7 +6,7 @@ with two changes, each for a way an outage used to lose a login:
 
 - **A session is written once per change.** A save that would write what
   this store last wrote is skipped. A login writes its new session inside
-  its own transaction (accounts.services.user_login), so the save at the
+  its own transaction (flows.services.user_login), so the save at the
   end of the request has nothing left to write; a database that fails just
   after the login committed can no longer turn it into an error page that
   keeps the new session's cookie from the browser, whose old session the

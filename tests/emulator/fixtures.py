@@ -105,7 +105,7 @@ def vonage_backend_settings(settings, vonage_emulator):
         settings,
         vonage_emulator,
         "vonage",
-        "accounts.verification.backends.vonage.VerificationBackend",
+        "verification.backends.vonage.VerificationBackend",
     )
     settings.VERIFY_WORKFLOW = ["sms", "voice"]
     return settings
@@ -126,7 +126,7 @@ def vonage_legacy_backend_settings(settings, vonage_emulator):
         settings,
         vonage_emulator,
         "vonage-legacy",
-        "accounts.verification.backends.vonage_legacy.VerificationBackend",
+        "verification.backends.vonage_legacy.VerificationBackend",
     )
     settings.VERIFY_LEGACY_WORKFLOW_ID = 1
     return settings

@@ -1,6 +1,6 @@
 """A verification backend that records every upstream call and fails on demand.
 
-The locmem backend keeps what was "sent" in `accounts.verification.outbox`;
+The locmem backend keeps what was "sent" in `verification.outbox`;
 this one also keeps every call made upstream (start, check, cancel,
 trigger_next) so a test can count the guesses that reached the provider, and
 can make any call slow or raise the provider outcome a real provider would.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 
-from accounts.verification.backends import locmem
+from verification.backends import locmem
 
 
 class VerificationBackend(locmem.VerificationBackend):

@@ -30,7 +30,7 @@ from django.db import connections
 from django.test import Client
 from django.urls import Resolver404, resolve
 
-from accounts.services import PENDING_SESSION_KEY
+from flows.services import PENDING_SESSION_KEY
 
 from . import backends
 

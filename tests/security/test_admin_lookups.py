@@ -29,7 +29,7 @@ from .conftest import attacker, page_text
 
 pytestmark = pytest.mark.django_db
 
-LOG = "/admin/accounts/verificationlog/"
+LOG = "/admin/verificationlog/verificationlog/"
 USERS = "/admin/accounts/user/"
 VICTIM = "+14155550123"
 # Right and wrong guesses at the hidden digits, lookup by lookup.

@@ -15,7 +15,7 @@ import time
 import pytest
 from django.core.cache import cache
 
-from accounts.counters import parse_rate
+from flows.counters import parse_rate
 
 from ..conftest import NUMBER, last_code, pending, start_login
 from .conftest import api_endpoints, attacker, compare_timings, logged_in_sessions, wrong_code

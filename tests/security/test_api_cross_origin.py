@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from accounts.models import VerificationLog
+from verificationlog.models import VerificationLog
 
 from ..conftest import NUMBER, OTHER_NUMBER, last_code
 from .conftest import api_endpoints, attacker

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.cache import get_max_age
 
 from accounts.urls import urlpatterns as account_urlpatterns
+from flows.urls import urlpatterns as flow_urlpatterns
 
 from ..conftest import NUMBER, pending
 from ..factories import UserFactory
@@ -43,7 +44,11 @@ def staff():
 
 def site_pages() -> list[str]:
     """Return the path of every page of the site that takes no argument."""
-    return ["/", *(reverse(f"accounts:{pattern.name}") for pattern in account_urlpatterns)]
+    return [
+        "/",
+        *(reverse(f"flows:{pattern.name}") for pattern in flow_urlpatterns),
+        *(reverse(f"accounts:{pattern.name}") for pattern in account_urlpatterns),
+    ]
 
 
 def admin_pages(staff) -> list[str]:

@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from accounts.counters import parse_rate
+from flows.counters import parse_rate
 
 from ..conftest import last_code
 from ..factories import UserFactory

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.counters import parse_rate
-from accounts.verification import get_backend
-from accounts.verification.exceptions import VerificationExpired
+from flows.counters import parse_rate
+from verification import get_backend
+from verification.exceptions import VerificationExpired
 
 from ..conftest import NUMBER, last_code, messages_of, pending, start_login
 from .conftest import attacker, logged_in_sessions, wrong_code

@@ -137,7 +137,16 @@ def test_codes_and_full_numbers_are_never_logged(
     # Everything at DEBUG, as an operator chasing a problem would run it. The
     # Vonage SDK's loggers stay as settings.LOGGING pins them (they log bodies).
     caplog.set_level(logging.DEBUG)
-    for name in ("accounts", "passwordless", "django", "django.request", "django.server"):
+    for name in (
+        "accounts",
+        "flows",
+        "verification",
+        "verificationlog",
+        "passwordless",
+        "django",
+        "django.request",
+        "django.server",
+    ):
         caplog.set_level(logging.DEBUG, logger=name)
 
     every_flow(attacker, outbox, time_machine, settings)

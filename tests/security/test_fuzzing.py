@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from accounts.models import User, VerificationLog
+from accounts.models import User
+from verificationlog.models import VerificationLog
 
 from ..conftest import NUMBER, start_login
 from ..factories import UserFactory

@@ -135,7 +135,7 @@ def test_a_finished_login_is_not_finished_again(upstream, logins):
 
 
 def upstream_outbox():
-    from accounts import verification
+    import verification
 
     return verification.outbox
 
@@ -285,8 +285,8 @@ def test_a_code_vonage_accepted_stays_right_when_the_cache_fails_after(
 ):
     """The backend's own bookkeeping after Vonage's yes (its wrong-code count) cannot turn
     that yes into an error: the retry would hear "already verified"."""
-    from accounts.verification import get_backend
     from tests.test_infrastructure_faults import closed_port
+    from verification import get_backend
 
     request.getfixturevalue(backend)
     provider = get_backend()
@@ -311,7 +311,7 @@ def test_a_start_whose_record_the_cache_refused_is_found_on_retry(
     row, written before the cache, lets the retry take the request Vonage names."""
     from redis.exceptions import ConnectionError as RedisDown
 
-    from accounts import process
+    from flows import process
 
     UserFactory(phone_number_for_2fa=NUMBER)
     saves = []
@@ -341,7 +341,7 @@ def test_a_login_done_as_the_cache_fails_is_still_a_login(upstream, logins, monk
     person is logged in and gets the new session's cookie, not the 503 page."""
     from redis.exceptions import ConnectionError as RedisDown
 
-    from accounts import process
+    from flows import process
 
     user = UserFactory(phone_number_for_2fa=NUMBER)
 

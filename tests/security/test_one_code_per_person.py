@@ -14,7 +14,7 @@ import time
 import pytest
 from django.db import connections
 
-from accounts.live_requests import (
+from flows.live_requests import (
     LiveRequest,
     StartUnderWay,
     live_request_claim,
@@ -252,6 +252,6 @@ def test_a_start_stuck_upstream_is_answered_as_unavailable(db, settings):
 
 
 def upstream_outbox():
-    from accounts import verification
+    import verification
 
     return verification.outbox

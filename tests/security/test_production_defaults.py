@@ -15,7 +15,7 @@ import secrets
 
 import pytest
 
-from accounts import limits
+from passwordless import clients
 
 from ..embedded_default import embedded_default_env, manage, python
 
@@ -61,8 +61,8 @@ def test_the_production_environment_of_these_tests_starts(tmp_path):
     [
         "console",
         "locmem",
-        "accounts.verification.backends.console.VerificationBackend",
-        "accounts.verification.backends.locmem.VerificationBackend",
+        "verification.backends.console.VerificationBackend",
+        "verification.backends.locmem.VerificationBackend",
     ],
 )
 def test_a_development_backend_does_not_start_with_debug_off(tmp_path, backend):
@@ -160,12 +160,12 @@ def test_check_deploy_stays_clean_with_the_hsts_defaults(tmp_path):
 @pytest.fixture
 def proxy_warnings(caplog, monkeypatch):
     """Return the WARNINGs about the proxy count, as a fresh process would log them."""
-    monkeypatch.setattr(limits, "_proxy_count_warned", False)
-    caplog.set_level(logging.WARNING, logger="accounts.limits")
+    monkeypatch.setattr(clients, "_proxy_count_warned", False)
+    caplog.set_level(logging.WARNING, logger="passwordless.clients")
     return lambda: [
         record
         for record in caplog.records
-        if record.name == "accounts.limits" and "TRUSTED_PROXY_COUNT" in record.getMessage()
+        if record.name == "passwordless.clients" and "TRUSTED_PROXY_COUNT" in record.getMessage()
     ]
 
 

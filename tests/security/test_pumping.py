@@ -17,8 +17,8 @@ import phonenumbers
 import pytest
 from phonenumbers import PhoneNumberType
 
-from accounts.counters import Counter, parse_rate
-from accounts.models import Outcome, VerificationLog
+from flows.counters import Counter, parse_rate
+from verificationlog.models import Outcome, VerificationLog
 
 from ..conftest import last_code, pending
 from ..factories import UserFactory

@@ -16,8 +16,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import RequestFactory
 
-from accounts import counters, defences, limits
-from accounts.exceptions import RateLimited, SendingPaused
+from flows import counters, defences, limits
+from flows.exceptions import RateLimited, SendingPaused
 
 from ..conftest import last_code, pending
 from .conftest import attacker, numbers_in_range, page_text, run_together

@@ -15,10 +15,10 @@ from django.conf import settings as django_settings
 from django.db import connections
 from django.test import Client
 
-from accounts import counters, limits
-from accounts.models import Outcome, VerificationLog
-from accounts.verification.backends import decoy, locmem
-from accounts.verification.exceptions import IncorrectCode, VerificationError, VerificationExpired
+from flows import counters, limits
+from verification.backends import decoy, locmem
+from verification.exceptions import IncorrectCode, VerificationError, VerificationExpired
+from verificationlog.models import Outcome, VerificationLog
 
 from ..conftest import NUMBER, last_code, start_login
 from ..factories import UserFactory

@@ -15,7 +15,7 @@ import time
 import pytest
 from django.contrib.sessions.models import Session
 
-from accounts.services import PENDING_SESSION_KEY
+from flows.services import PENDING_SESSION_KEY
 
 from ..conftest import NUMBER, OTHER_NUMBER, last_code, messages_of, pending, start_login
 from .conftest import attacker, logged_in_sessions, run_settings, session_cookie, wrong_code

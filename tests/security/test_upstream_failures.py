@@ -19,8 +19,9 @@ import re
 import pytest
 from django.contrib.auth import SESSION_KEY
 
-from accounts.models import Outcome, VerificationLog
-from accounts.verification.exceptions import (
+from flows.views import MESSAGES
+from tests.emulator.server import FAULT_DETAILS, FAULT_STATUS, LEGACY_TEXTS, Fault
+from verification.exceptions import (
     ActionNotAllowed,
     ConcurrentVerification,
     InvalidNumber,
@@ -28,8 +29,7 @@ from accounts.verification.exceptions import (
     Throttled,
     VerificationError,
 )
-from accounts.views import MESSAGES
-from tests.emulator.server import FAULT_DETAILS, FAULT_STATUS, LEGACY_TEXTS, Fault
+from verificationlog.models import Outcome, VerificationLog
 
 from ..conftest import NUMBER, OTHER_NUMBER, last_code, messages_of, pending, start_login
 from .conftest import api_endpoints, attacker, page_text
@@ -41,7 +41,7 @@ LEAK = "upstream said: api_secret=s3cr3t-0f-the-operator body={'error_text': 'Pa
 
 
 def site_wording() -> list[re.Pattern]:
-    """Return the site's own messages (accounts.views.MESSAGES) as patterns."""
+    """Return the site's own messages (flows.views.MESSAGES) as patterns."""
     placeholder = re.compile(r"%\\\(\w+\\\)s")
     return [
         re.compile(placeholder.sub(".+?", re.escape(template))) for template in MESSAGES.values()

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class VerificationLogConfig(AppConfig):
+    name = "verificationlog"
+    verbose_name = "Verification log"
