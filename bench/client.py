@@ -153,7 +153,10 @@ class Browser:
         """POST `data` to `path` with the CSRF token of the form on `page`."""
         match = CSRF_FIELD.search(page.text)
         if not match:
-            raise AssertionError(f"no CSRF token in the page before POST {path}")
+            raise AssertionError(
+                f"no CSRF token in the page before POST {path}: {page.status} {page.location}"
+                f" {page.text[:300]!r}"
+            )
         return self.request(
             "POST", path, {"csrfmiddlewaretoken": html.unescape(match["token"]), **data}
         )

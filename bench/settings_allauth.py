@@ -16,6 +16,9 @@ INSTALLED_APPS = [
 ]
 AUTH_USER_MODEL = "auth.User"
 ROOT_URLCONF = "bench.allauth_app.urls"
+# Django's own cached_db: the project's engines (passwordless/sessions) are
+# one of its features.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 TEMPLATES[0]["DIRS"] = []
 MIDDLEWARE = with_bench_middleware(
     [m for m in MIDDLEWARE if not m.startswith(SITE_APPS)]

@@ -7,7 +7,7 @@ the deployment (DEBUG off, the secret key and hosts from the environment, the
 proxy's HTTPS header, without which Django's CSRF check refuses the browser's
 https:// Origin) and the storage (the same PostgreSQL and Redis, read from
 DATABASE_URL and CACHE_URL as the project reads them, CONN_MAX_AGE=60, and
-sessions the way the project stores them with that cache: cached_db). Every
+sessions the way the project stores them with that cache: Django's cached_db). Every
 other setting is `startproject`'s or Django's default.
 """
 
@@ -18,11 +18,12 @@ from passwordless.settings import (  # noqa: F401 (settings)
     DATABASES,
     DEBUG,
     SECRET_KEY,
-    SESSION_ENGINE,
     STATIC_ROOT,
 )
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Django's own cached_db: the project's engines (passwordless/sessions) are its own.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # What `django-admin startproject` writes (Django 5.2), the floor's app added.
 INSTALLED_APPS = [

@@ -16,6 +16,9 @@ AUTH_USER_MODEL = "auth.User"
 # Django's own: the project's backend (accounts) is one of its features.
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 ROOT_URLCONF = "bench.floor.urls"
+# Django's own cached_db: the project's engines (passwordless/sessions) are
+# one of its features.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 TEMPLATES[0]["DIRS"] = []
 # The project's own middleware, if it has any, belongs to its features.
 MIDDLEWARE = with_bench_middleware([m for m in MIDDLEWARE if not m.startswith(SITE_APPS)])

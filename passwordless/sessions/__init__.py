@@ -102,6 +102,9 @@ class DatabaseSessionMixin:
       query for nothing.
     - A session is deleted with one DELETE, through the model's manager
       (signals and routers as ever), not a SELECT then a DELETE.
+    - A session moved to a new key (login(), a password change) takes it
+      with its next save: one INSERT of what it holds then, where Django
+      inserts what it held before the login and updates it at once.
     """
 
     _written = None
@@ -125,6 +128,15 @@ class DatabaseSessionMixin:
                 continue
             self.modified = True
             return
+
+    def cycle_key(self):
+        data = self._session
+        key = self.session_key
+        self._session_key = None
+        self._session_cache = data
+        self.modified = True
+        if key:
+            self.delete(key)
 
     def delete_row(self, session_key: str) -> None:
         """Delete `session_key`'s row, if there is one."""

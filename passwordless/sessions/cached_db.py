@@ -7,9 +7,7 @@ outage of the cache:
 - a cache that cannot be read or written leaves the database to answer
   alone: the request goes on;
 - a copy made from the database after a cache miss is added, not set, so it
-  never overwrites a newer copy another request wrote meanwhile;
-- a new session's first copy is made by its next save (or read), not as
-  its key is taken.
+  never overwrites a newer copy another request wrote meanwhile.
 """
 
 from __future__ import annotations
@@ -66,10 +64,6 @@ class SessionStore(DatabaseSessionMixin, cached_db.SessionStore):
             self.create()
             return
         db.SessionStore.save(self, must_create)
-        if must_create:
-            # A new key: no copy to replace, and the request's own save, if
-            # it has more to write, makes the first.
-            return
         try:
             self._cache.set(self.cache_key, self._session, self.get_expiry_age())
         except Exception as exc:
