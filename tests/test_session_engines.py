@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.sessions.backends import cached_db as django_cached_db
 from django.contrib.sessions.backends import db as django_db
+from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.models import Session
 from django.db import connection
 from django.db.models.signals import post_delete
@@ -102,3 +103,34 @@ def test_a_save_with_something_new_is_written(engine):
     store["step"] = 2
     store.save()
     assert engine(store.session_key)["step"] == 2
+
+
+# Outside a transaction (the request path), each row is written by one statement.
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_outside_a_transaction_a_session_stores_what_djangos_stores(engine):
+    ours, _queries, (first, last) = life_of_a_session(engine)
+    theirs, _queries, _keys = life_of_a_session(DJANGOS[engine])
+    assert ours == theirs
+    assert not Session.objects.filter(session_key=first).exists()
+    assert Session.objects.filter(session_key=last).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_outside_a_transaction_a_taken_key_is_not_overwritten(engine, monkeypatch):
+    test_a_new_key_that_is_taken_is_not_overwritten(engine, monkeypatch)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_session_deleted_meanwhile_is_an_update_error(engine):
+    store = engine()
+    store["step"] = 1
+    store.save()
+    Session.objects.filter(session_key=store.session_key).delete()
+    store["step"] = 2
+    with pytest.raises(UpdateError):
+        store.save()

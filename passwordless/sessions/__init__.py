@@ -23,12 +23,13 @@ with two changes, each for a way an outage used to lose a login:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
 
-from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError
-from django.db import DatabaseError
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, UpdateError
+from django.db import DatabaseError, IntegrityError, router, transaction
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
@@ -96,7 +97,7 @@ class DatabaseSessionMixin:
     """Django's database sessions, each change written once, in as few queries as it takes.
 
     - A save that would write what this store last wrote, under the same key,
-      is skipped. The engine's own writing is `write()`.
+      is skipped; what a save writes is `write()`.
     - A new key is taken by inserting it: the INSERT refuses a key in use
       (CreateError), so asking the database first, as Django does, is a
       query for nothing.
@@ -105,6 +106,11 @@ class DatabaseSessionMixin:
     - A session moved to a new key (login(), a password change) takes it
       with its next save: one INSERT of what it holds then, where Django
       inserts what it held before the login and updates it at once.
+    - A row is written in a transaction of its own only inside a caller's
+      (a savepoint, as Django does, so that a taken key leaves the caller's
+      transaction usable). Outside one, the single statement commits by
+      itself: Django's BEGIN and COMMIT around it are two round trips for
+      nothing.
     """
 
     _written = None
@@ -117,7 +123,33 @@ class DatabaseSessionMixin:
         self._written = (self.session_key, data)
 
     def write(self, must_create: bool) -> None:
-        raise NotImplementedError("subclasses of DatabaseSessionMixin must provide write()")
+        """Write the session: its row (an engine that keeps copies elsewhere writes those too)."""
+        self.write_row(must_create)
+
+    def write_row(self, must_create: bool) -> None:
+        """Write the session's row: Django's DBStore.save(), in fewer round trips."""
+        if self.session_key is None:
+            self.create()
+            return
+        data = self._get_session(no_load=must_create)
+        row = self.create_model_instance(data)
+        using = router.db_for_write(self.model, instance=row)
+        own_transaction = (
+            transaction.atomic(using=using)
+            if transaction.get_connection(using).in_atomic_block
+            else contextlib.nullcontext()
+        )
+        try:
+            with own_transaction:
+                row.save(force_insert=must_create, force_update=not must_create, using=using)
+        except IntegrityError as exc:
+            if must_create:
+                raise CreateError from exc
+            raise
+        except DatabaseError as exc:
+            if not must_create:
+                raise UpdateError from exc
+            raise
 
     def create(self):
         while True:

@@ -63,7 +63,7 @@ class SessionStore(DatabaseSessionMixin, cached_db.SessionStore):
             # create() picks a key and comes back here to write under it.
             self.create()
             return
-        db.SessionStore.save(self, must_create)
+        self.write_row(must_create)
         try:
             self._cache.set(self.cache_key, self._session, self.get_expiry_age())
         except Exception as exc:
