@@ -7,7 +7,10 @@ the test client, as a person would.
 """
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import UserManager
+from django.contrib.auth.signals import user_logged_in
+from django.contrib.sessions.models import Session
 from django.db.models.signals import post_save, pre_save
 
 from accounts.models import User
@@ -158,3 +161,25 @@ def test_a_save_receiver_sees_each_verification_log_row(client, outbox):
     rows = list(VerificationLog.objects.order_by("pk").values_list("pk", "outcome"))
     assert [outcome for _, outcome in rows] == [Outcome.STARTED, Outcome.SUCCEEDED]
     assert seen == [(pk, outcome, True) for pk, outcome in rows]
+
+
+@pytest.mark.parametrize("engine", ["passwordless.sessions.db", "passwordless.sessions.cached_db"])
+def test_a_user_logged_in_receiver_reads_the_session_key_the_browser_keeps(
+    client, outbox, settings, engine
+):
+    # A sessions-per-user app records the new session as the login happens.
+    settings.SESSION_ENGINE = engine
+    seen = []
+
+    def receiver(sender, request, user, **kwargs):
+        seen.append(request.session.session_key)
+
+    user_logged_in.connect(receiver)
+    try:
+        response = phone_login(client, outbox)
+    finally:
+        user_logged_in.disconnect(receiver)
+    assert response.status_code == 302
+    kept = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    assert seen == [kept]
+    assert Session.objects.filter(session_key=kept).exists()

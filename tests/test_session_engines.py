@@ -134,3 +134,37 @@ def test_a_session_deleted_meanwhile_is_an_update_error(engine):
     store["step"] = 2
     with pytest.raises(UpdateError):
         store.save()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_moved_session_has_its_new_key_at_once_and_keeps_it(engine):
+    store = engine()
+    store["a"] = 1
+    store.save()
+    old = store.session_key
+    store.cycle_key()
+    # What a user_logged_in receiver reads (a sessions-per-user app, say).
+    new = store.session_key
+    assert new and new != old
+    store["_auth_user_id"] = "1"
+    store.save()
+    assert store.session_key == new
+    assert engine(new)["_auth_user_id"] == "1"
+    assert not Session.objects.filter(session_key=old).exists()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_moved_session_whose_new_key_is_taken_gets_another(engine, monkeypatch):
+    taken = engine()
+    taken["owner"] = "someone else"
+    taken.save()
+    store = engine()
+    store["owner"] = "me"
+    store.save()
+    keys = iter([taken.session_key, "k" * 32])
+    monkeypatch.setattr(sessions, "get_random_string", lambda *args: next(keys))
+    store.cycle_key()
+    store.save()
+    assert store.session_key == "k" * 32
+    assert engine(taken.session_key)["owner"] == "someone else"
+    assert engine("k" * 32)["owner"] == "me"

@@ -103,8 +103,9 @@ class DatabaseSessionMixin:
       query for nothing.
     - A session is deleted with one DELETE, through the model's manager
       (signals and routers as ever), not a SELECT then a DELETE.
-    - A session moved to a new key (login(), a password change) takes it
-      with its next save: one INSERT of what it holds then, where Django
+    - A session moved to a new key (login(), a password change) has it at
+      once, as with Django (a `user_logged_in` receiver reads it), and its
+      next save inserts it: one INSERT of what it holds then, where Django
       inserts what it held before the login and updates it at once.
     - A row is written in a transaction of its own only inside a caller's
       (a savepoint, as Django does, so that a taken key leaves the caller's
@@ -114,12 +115,25 @@ class DatabaseSessionMixin:
     """
 
     _written = None
+    # cycle_key() drew a key that the next save inserts.
+    _key_unsaved = False
 
     def save(self, must_create=False):
+        if self._key_unsaved and self.session_key is not None:
+            must_create = True
         data = self.serializer().dumps(self._get_session(no_load=must_create))
         if not must_create and self._written == (self.session_key, data):
             return
-        self.write(must_create)
+        try:
+            self.write(must_create)
+        except CreateError:
+            if not self._key_unsaved:
+                raise
+            # The key cycle_key() drew is taken (practically never): another.
+            self._key_unsaved = False
+            self.create()
+            return
+        self._key_unsaved = False
         self._written = (self.session_key, data)
 
     def write(self, must_create: bool) -> None:
@@ -164,7 +178,8 @@ class DatabaseSessionMixin:
     def cycle_key(self):
         data = self._session
         key = self.session_key
-        self._session_key = None
+        self._session_key = get_random_string(32, VALID_KEY_CHARS)
+        self._key_unsaved = True
         self._session_cache = data
         self.modified = True
         if key:
