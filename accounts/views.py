@@ -7,7 +7,6 @@ a flow (flows.services) and sends the person to the code page.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -126,9 +125,8 @@ class PasswordView(RefusedFormMixin, LoginRequiredMixin, FormView):
     def form_valid(self, form):
         request = self.request
         if isinstance(form, PasswordChangeForm):
-            form.save()
             # Keep this session logged in; other sessions of the user end.
-            update_session_auth_hash(request, form.user)
+            services.user_password_changed(request, form.user, save=form.save)
             messages.success(request, MESSAGES["password_changed"])
             return redirect_to(request, "accounts:account")
         try:

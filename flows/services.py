@@ -8,13 +8,14 @@ their refusals into messages (refusals.py).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 
 from django.conf import settings
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth.hashers import make_password
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.http import HttpRequest
 
 from accounts.models import User
@@ -176,10 +177,41 @@ def user_login(
     nothing left to write (passwordless.sessions): its cookie reaches the
     browser even if the database fails then.
     """
-    with transaction.atomic():
+    with session_moving(request):
         if finishing is not None:
             _process(request).storage.clear(finishing.request_id)
         login(request, user, backend=AUTHENTICATION_BACKEND)
+
+
+def user_password_changed(request: HttpRequest, user: User, *, save) -> None:
+    """Save `user`'s new password (`save()`), keeping this session logged in, all or nothing.
+
+    Django's update_session_auth_hash() moves the session to a new key and
+    deletes the old row (any other session of the user ends with the old
+    password's hash): as for a login, the password, the move and the new
+    session are written together.
+    """
+    with session_moving(request):
+        save()
+        update_session_auth_hash(request, user)
+
+
+@contextlib.contextmanager
+def session_moving(request: HttpRequest):
+    """Write what the block writes and the session it moves to a new key in one transaction.
+
+    On the database of the users and, when a router puts them elsewhere, on
+    that of the sessions. The session is saved inside, so the end of the
+    request has nothing left to write (passwordless.sessions).
+    """
+    aliases = {router.db_for_write(User)}
+    model = getattr(request.session, "model", None)
+    if model is not None:
+        aliases.add(router.db_for_write(model))
+    with contextlib.ExitStack() as transactions:
+        for alias in sorted(aliases):
+            transactions.enter_context(transaction.atomic(using=alias))
+        yield
         request.session.save()
 
 
@@ -278,8 +310,7 @@ def first_password_set(request: HttpRequest, *, user: User, password: str):
     """
     if not user.phone_number_for_2fa:
         user.set_password(password)
-        user.save(update_fields=["password"])
-        update_session_auth_hash(request, user)
+        user_password_changed(request, user, save=lambda: user.save(update_fields=["password"]))
         return None
     return step_up_start(
         request,
@@ -331,9 +362,8 @@ def step_up_finish(
         )
     elif pending.action == StepUpAction.SET_PASSWORD and pending.password_hash:
         user.password = pending.password_hash
-        user.save(update_fields=["password"])
         # This session stays logged in; any other session of the user ends.
-        update_session_auth_hash(request, user)
+        user_password_changed(request, user, save=lambda: user.save(update_fields=["password"]))
     else:
         raise NoPendingVerification
     logger.info("step-up %s done user_id=%s", pending.action, user.pk)

@@ -219,6 +219,14 @@ if _session_engine != "db" and CACHES["default"]["BACKEND"] not in ATOMIC_SHARED
         f"SESSION_ENGINE={_session_engine} needs CACHE_URL to point at Redis: "
         "sessions must be seen by every process of the site."
     )
+if _session_engine == "cached_db" and str(
+    CACHES["default"].get("OPTIONS", {}).get("IGNORE_EXCEPTIONS", "")
+).lower() in {"1", "true", "yes", "on"}:
+    raise ImproperlyConfigured(
+        "SESSION_ENGINE=cached_db cannot run with the cache's IGNORE_EXCEPTIONS: a session "
+        "copy Redis failed to write or delete would go unnoticed, and a logout could be "
+        "undone when Redis comes back. Remove it from CACHE_URL, or use SESSION_ENGINE=db."
+    )
 SESSION_ENGINE = SESSION_ENGINES[_session_engine]
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

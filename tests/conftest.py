@@ -13,6 +13,7 @@ from django.db import connection
 import verification
 from flows import defences
 from flows.services import PENDING_SESSION_KEY
+from passwordless.sessions import forget_cache_generation
 
 from .factories import UserFactory
 
@@ -42,6 +43,14 @@ def _locmem_verification(settings):
     verification.outbox = []
     yield
     verification.outbox = []
+
+
+@pytest.fixture(autouse=True)
+def _cache_generation_unknown():
+    """Each test's process starts knowing nothing of the sessions' cache generation."""
+    forget_cache_generation()
+    yield
+    forget_cache_generation()
 
 
 @pytest.fixture(autouse=True)

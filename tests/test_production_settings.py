@@ -121,6 +121,10 @@ def test_production_settings_are_hardened():
             {"DEBUG": "true", "CACHE_URL": "dbcache://django_cache", "SESSION_ENGINE": "cache"},
             "SESSION_ENGINE=cache needs CACHE_URL to point at Redis",
         ),
+        (
+            {"CACHE_URL": "redis://127.0.0.1:6379/0?ignore_exceptions=true"},
+            "SESSION_ENGINE=cached_db cannot run with the cache's IGNORE_EXCEPTIONS",
+        ),
         # Never installed, and its failures would not be the 503 page.
         ({"CACHE_URL": "pymemcache://127.0.0.1:11211"}, "CACHE_URL must point at Redis"),
         ({"TRUSTED_PROXY_COUNT": "-1"}, "TRUSTED_PROXY_COUNT must be 0 or more"),

@@ -7,10 +7,13 @@ the model's manager), and only spare the queries that ask nothing new.
 from __future__ import annotations
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.contrib.sessions.backends import cached_db as django_cached_db
 from django.contrib.sessions.backends import db as django_db
 from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.models import Session
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import connection
 from django.db.models.signals import post_delete
 from django.test.utils import CaptureQueriesContext
@@ -168,3 +171,106 @@ def test_a_moved_session_whose_new_key_is_taken_gets_another(engine, monkeypatch
     assert store.session_key == "k" * 32
     assert engine(taken.session_key)["owner"] == "someone else"
     assert engine("k" * 32)["owner"] == "me"
+
+
+# The cache's copies (cached_db) --------------------------------------------------------
+
+
+def copy_of(session_key):
+    return caches["default"].get(f"{cached_db.KEY_PREFIX}{session_key}")
+
+
+def test_a_deleted_session_leaves_no_room_for_a_copy():
+    store = cached_db.SessionStore()
+    store["_auth_user_id"] = "1"
+    store.save()
+    old = store.session_key
+    store.cycle_key()
+    store.save()
+    # A request that read the old row before the delete committed finds its
+    # copy's place taken: it cannot put the logged-in copy back.
+    assert copy_of(old) == cached_db.DELETED
+    assert not caches["default"].add(f"{cached_db.KEY_PREFIX}{old}", ("", {"_auth_user_id": "1"}))
+    assert cached_db.SessionStore(old).load() == {}
+
+
+def test_a_copy_of_an_earlier_generation_is_not_served():
+    store = cached_db.SessionStore()
+    store["step"] = "old"
+    store.save()
+    assert copy_of(store.session_key) == (sessions.cache_generation(), {"step": "old"})
+    # The database moves on while the cache keeps the old copy (a write that
+    # failed), and the generation moves on with it.
+    Session.objects.filter(session_key=store.session_key).update(
+        session_data=store.encode({"step": "new"})
+    )
+    sessions.cache_generation_advance()
+    assert cached_db.SessionStore(store.session_key)["step"] == "new"
+
+
+def test_a_redis_restart_starts_a_new_generation(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(sessions, "clock", lambda: now[0])
+    servers = iter(["run-1", "run-1", "run-2"])
+    monkeypatch.setattr(sessions, "_redis_run_id", lambda cache: next(servers))
+    first = sessions.cache_generation(caches["default"])
+    now[0] += sessions.GENERATION_POLL_INTERVAL
+    assert sessions.cache_generation(caches["default"]) == first
+    # Redis is a new server (restarted, maybe from an older snapshot).
+    now[0] += sessions.GENERATION_POLL_INTERVAL
+    assert sessions.cache_generation(caches["default"]) != first
+
+
+def test_a_failed_read_stops_this_process_using_copies_until_a_new_generation(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(sessions, "clock", lambda: now[0])
+    first = sessions.cache_generation()
+    assert sessions.cache_generation_usable()
+    sessions.cache_generation_failed_read()
+    assert not sessions.cache_generation_usable()
+    now[0] += sessions.GENERATION_POLL_INTERVAL
+    assert sessions.cache_generation() != first
+    assert sessions.cache_generation_usable()
+
+
+def test_a_write_the_cache_refuses_with_an_error_of_its_own_still_starts_a_generation():
+    # Redis refusing writes with an error the site does not take for an
+    # outage (MISCONF, say): the error is raised, but not before the copy
+    # it could not replace is made useless.
+    class Refusing(LocMemCache):
+        def set(self, *args, **kwargs):
+            raise ValueError("MISCONF")
+
+    store = cached_db.SessionStore()
+    store._cache = Refusing("refusing", {})
+    first = sessions.cache_generation()
+    store["step"] = 1
+    with pytest.raises(ValueError):
+        store.save()
+    assert sessions.cache_generation() != first
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_async_methods_are_the_same_store(engine):
+    store = engine()
+    store["a"] = 1
+    async_to_sync(store.asave)()
+    old = store.session_key
+    async_to_sync(store.acycle_key)()
+    async_to_sync(store.asave)()
+    assert engine(store.session_key)["a"] == 1
+    assert not Session.objects.filter(session_key=old).exists()
+    async_to_sync(store.aflush)()
+    assert not Session.objects.exists()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_deleted_session_is_not_saved_back_under_its_drawn_key(engine):
+    store = engine()
+    store["a"] = 1
+    store.save()
+    store.cycle_key()
+    store.delete()
+    with pytest.raises(UpdateError):
+        store.save()
+    assert not Session.objects.exists()

@@ -11,14 +11,14 @@ with two changes, each for a way an outage used to lose a login:
   after the login committed can no longer turn it into an error page that
   keeps the new session's cookie from the browser, whose old session the
   login deleted.
-- **The cache never serves a copy older than the database** (cached_db).
-  Each copy is kept under the cache's current generation (CacheGeneration,
-  one row). A copy the cache could not write or delete (Redis down or
-  stopping) may leave an older copy behind, which a Redis restarted with its
-  data would serve again (a login undone, a logout undone): the store that
-  saw the failure starts a new generation, and every process reads its
-  copies under the new one within GENERATION_POLL_INTERVAL seconds, so the
-  old copies are never read again and expire by themselves.
+- **The cache's copy of a session is used only when it belongs to the
+  cache's current generation** (cached_db). A Redis that could not write or
+  delete a copy (down, stopping, unreachable), or that restarted from a
+  snapshot, may hold a copy older than the database, which it would serve
+  again (a login undone, a logout undone). Whatever sees that starts a new
+  generation (CacheGeneration, one row); every process reads the generation
+  again within GENERATION_POLL_INTERVAL seconds, and a copy of an earlier
+  one is never served.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 
+from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, UpdateError
 from django.db import DatabaseError, IntegrityError, router, transaction
 from django.utils import timezone
@@ -42,55 +43,117 @@ GENERATION_POLL_INTERVAL = 1.0
 clock = time.monotonic
 
 _lock = threading.Lock()
-_generation = {"token": "", "read_at": float("-inf")}
 
 
-def cache_generation() -> str:
+class _Generation:
+    """What this process knows of the cache's generation."""
+
+    token: str | None = None  # None: never read, so no copy can be trusted
+    read_at = float("-inf")
+    advance_pending = False  # a failure seen that an advance has not yet recorded
+    redis_run_id: str | None = None  # the Redis server last seen (a new one: a restart)
+
+
+_known = _Generation()
+
+
+def cache_generation(cache=None) -> str | None:
     """Return the cache's current generation, read again once a second per process.
 
-    When the database cannot be read, the last one read stands: the cache's
-    copies are as good as they were.
+    None while it is unknown (never read: the database was down since this
+    process began), when no copy may be used. Each second's read also starts
+    a new generation if this process saw a failure it could not record yet,
+    or if Redis is a new server since the last read (it restarted, maybe from
+    an older snapshot).
     """
-    from passwordless.models import CacheGeneration
-
     now = clock()
     with _lock:
-        if now - _generation["read_at"] < GENERATION_POLL_INTERVAL:
-            return _generation["token"]
+        if now - _known.read_at < GENERATION_POLL_INTERVAL:
+            return _known.token
+        _known.read_at = now
+    if cache is not None and _redis_restarted(cache):
+        _known.advance_pending = True
+    if _known.advance_pending:
+        with contextlib.suppress(DatabaseError):
+            cache_generation_advance()
+            return _known.token
     try:
-        token = (
-            CacheGeneration.objects.filter(pk=CacheGeneration.ROW)
-            .values_list("token", flat=True)
-            .first()
-        )
+        # In a savepoint inside a caller's transaction, so that a failed read
+        # leaves that transaction usable.
+        with transaction.atomic(using=router.db_for_read(_model())):
+            rows = _model().objects.filter(pk=_model().ROW)
+            token = rows.values_list("token", flat=True).first()
     except DatabaseError as exc:
         if outages.report(exc) is None:
             raise
-        token = None
+        return _known.token
     with _lock:
-        if token is not None or _generation["read_at"] == float("-inf"):
-            _generation["token"] = token or ""
-        _generation["read_at"] = now
-        return _generation["token"]
+        _known.token = token or ""
+        return _known.token
 
 
 def cache_generation_advance() -> str:
-    """Start a new generation of the cache's copies: an older copy may be left in the cache."""
-    from passwordless.models import CacheGeneration
+    """Start a new generation of the cache's copies: an older copy may be left in the cache.
 
+    When the database cannot record it, the next read of the generation tries
+    again, and this process uses no copy meanwhile.
+    """
     token = uuid.uuid4().hex
-    CacheGeneration.objects.update_or_create(
-        pk=CacheGeneration.ROW, defaults={"token": token, "changed_at": timezone.now()}
+    with _lock:
+        _known.advance_pending = True
+    _model().objects.update_or_create(
+        pk=_model().ROW, defaults={"token": token, "changed_at": timezone.now()}
     )
     with _lock:
-        _generation["token"], _generation["read_at"] = token, clock()
+        _known.token, _known.read_at, _known.advance_pending = token, clock(), False
     return token
 
 
-def forget_cache_generation() -> None:
-    """Read the generation again on next use (for tests: each starts from the database)."""
+def cache_generation_failed_read() -> None:
+    """Note that the cache could not be read: the next read of the generation starts a new one."""
     with _lock:
-        _generation["token"], _generation["read_at"] = "", float("-inf")
+        _known.advance_pending = True
+
+
+def cache_generation_usable() -> bool:
+    """Whether this process may use copies now: the generation known, no advance pending."""
+    return _known.token is not None and not _known.advance_pending
+
+
+def forget_cache_generation() -> None:
+    """Know nothing of the generation (for tests: each starts from the database)."""
+    global _known
+    with _lock:
+        _known = _Generation()
+
+
+def _model():
+    from passwordless.models import CacheGeneration
+
+    return CacheGeneration
+
+
+def _redis_run_id(cache) -> str | None:
+    """Return the Redis server's run id (new at each start), or None for another cache."""
+    client = getattr(cache, "client", None)
+    if client is None or not hasattr(client, "get_client"):
+        return None
+    try:
+        return client.get_client(write=True).info("server").get("run_id")
+    except Exception as exc:
+        if outages.report(exc) is None:
+            raise
+        return None
+
+
+def _redis_restarted(cache) -> bool:
+    run_id = _redis_run_id(cache)
+    if run_id is None:
+        return False
+    with _lock:
+        restarted = _known.redis_run_id is not None and _known.redis_run_id != run_id
+        _known.redis_run_id = run_id
+    return restarted
 
 
 class DatabaseSessionMixin:
@@ -102,11 +165,14 @@ class DatabaseSessionMixin:
       (CreateError), so asking the database first, as Django does, is a
       query for nothing.
     - A session is deleted with one DELETE, through the model's manager
-      (signals and routers as ever), not a SELECT then a DELETE.
+      (signals and routers as ever), not a SELECT then a DELETE; a custom
+      session model's own delete() is not called (Django's is: it deletes
+      the instance it read).
     - A session moved to a new key (login(), a password change) has it at
       once, as with Django (a `user_logged_in` receiver reads it), and its
       next save inserts it: one INSERT of what it holds then, where Django
-      inserts what it held before the login and updates it at once.
+      inserts what it held before the login and updates it at once. Until
+      that save the new key has no row (with Django it has one).
     - A row is written in a transaction of its own only inside a caller's
       (a savepoint, as Django does, so that a taken key leaves the caller's
       transaction usable). Outside one, the single statement commits by
@@ -194,4 +260,32 @@ class DatabaseSessionMixin:
             if self.session_key is None:
                 return
             session_key = self.session_key
+        if session_key == self.session_key:
+            # Deleted: a later save is an update of nothing (UpdateError), as
+            # with Django, never the insert of a key cycle_key() drew.
+            self._key_unsaved = False
+            self._written = None
         self.delete_row(session_key)
+
+    # Django's async methods have their own bodies; here they run the ones above.
+
+    async def aload(self):
+        return await sync_to_async(self.load)()
+
+    async def aexists(self, session_key):
+        return await sync_to_async(self.exists)(session_key)
+
+    async def acreate(self):
+        await sync_to_async(self.create)()
+
+    async def asave(self, must_create=False):
+        await sync_to_async(self.save)(must_create)
+
+    async def adelete(self, session_key=None):
+        await sync_to_async(self.delete)(session_key)
+
+    async def acycle_key(self):
+        await sync_to_async(self.cycle_key)()
+
+    async def aflush(self):
+        await sync_to_async(self.flush)()
