@@ -41,10 +41,20 @@ DELETED_FOR = 60
 class SessionStore(DatabaseSessionMixin, cached_db.SessionStore):
     cache_key_prefix = KEY_PREFIX
 
+    _generation_known = False
+
     def _generation(self) -> str | None:
-        """Return the generation whose copies may be used now, or None for none."""
-        generation = cache_generation(self._cache)
-        return generation if cache_generation_usable() else None
+        """Return the generation whose copies this store may use, or None for none.
+
+        Read once per store (a request), at its first use: the session's load,
+        before any transaction of the request's, so a request never reads it
+        again in the middle of a login's.
+        """
+        if not self._generation_known:
+            generation = cache_generation(self._cache)
+            self._generation_now = generation if cache_generation_usable() else None
+            self._generation_known = True
+        return self._generation_now
 
     def load(self):
         generation = self._generation()
