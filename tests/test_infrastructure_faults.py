@@ -27,13 +27,13 @@ from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.models import Session
 from django.core.cache import caches
-from django.db import connections
+from django.db import OperationalError, connections
 from django.test import Client
 from django_redis.cache import RedisCache
 
 from accounts.models import User
 from flows.services import PENDING_SESSION_KEY
-from passwordless import outages
+from passwordless import outages, sessions
 from passwordless.sessions import cache_generation, forget_cache_generation
 from verificationlog.models import VerificationLog
 
@@ -547,3 +547,18 @@ def test_a_password_change_keeps_the_session_when_the_database_fails_as_the_requ
     assert browser.get("/account/").status_code == 200
     user.refresh_from_db()
     assert user.check_password(new)
+
+
+def test_a_generation_the_database_cannot_record_is_recorded_at_the_next_read(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(sessions, "clock", lambda: now[0])
+    first = sessions.cache_generation()
+    assert sessions.cache_generation_usable()
+    # A copy could not be written, and the database is down too.
+    with database_down(), pytest.raises(OperationalError):
+        sessions.cache_generation_advance()
+    # Until a new generation is recorded, this process uses no copy.
+    assert not sessions.cache_generation_usable()
+    now[0] += sessions.GENERATION_POLL_INTERVAL
+    assert sessions.cache_generation() != first
+    assert sessions.cache_generation_usable()

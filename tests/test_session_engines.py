@@ -15,7 +15,7 @@ from django.contrib.sessions.models import Session
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.db import connection
-from django.db.models.signals import post_delete
+from django.db.models.signals import post_delete, pre_delete
 from django.test.utils import CaptureQueriesContext
 
 from passwordless import sessions
@@ -74,12 +74,15 @@ def test_deleting_a_session_sends_djangos_delete_signals(engine):
     store = engine()
     store["a"] = 1
     store.save()
+    store_key = store.session_key
+    pre_delete.connect(receiver, sender=Session)
     post_delete.connect(receiver, sender=Session)
     try:
         store.flush()
     finally:
+        pre_delete.disconnect(receiver, sender=Session)
         post_delete.disconnect(receiver, sender=Session)
-    assert len(deleted) == 1
+    assert deleted == [store_key, store_key]
     assert not Session.objects.exists()
 
 
