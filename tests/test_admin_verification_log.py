@@ -389,3 +389,19 @@ def test_lost_phone_needs_the_change_permission(client):
     assert person.phone_number_for_2fa == NUMBER
     assert not LogEntry.objects.exists()
     assert User.objects.get(pk=person.pk).is_2fa_enabled
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("/admin/accounts/verificationlog/", CHANGELIST),
+        ("/admin/accounts/verificationlog/dashboard/?days=7", f"{DASHBOARD}?days=7"),
+        ("/admin/accounts/verificationlog/12/change/", f"{CHANGELIST}12/change/"),
+    ],
+)
+def test_the_logs_admin_pages_from_before_its_app_lead_to_where_they_are(reader_client, old, new):
+    # Operators' bookmarks and links in tickets from before the app split.
+    response = reader_client.get(old)
+    assert response.status_code == 302
+    assert response["Location"] == new
+    assert reader_client.get(new).status_code in {200, 302}

@@ -15,8 +15,6 @@ See passwordless.sessions. Differences from Django's cached_db:
 
 from __future__ import annotations
 
-import logging
-
 from django.contrib.sessions.backends import cached_db, db
 
 from passwordless import outages
@@ -28,8 +26,6 @@ from . import (
     cache_generation_failed_read,
     cache_generation_usable,
 )
-
-logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "passwordless.sessions:"
 
