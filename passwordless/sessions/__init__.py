@@ -78,9 +78,7 @@ def cache_generation(cache=None) -> str | None:
             cache_generation_advance()
             return _known.token
     try:
-        # In a savepoint inside a caller's transaction, so that a failed read
-        # leaves that transaction usable.
-        with transaction.atomic(using=router.db_for_read(_model())):
+        with own_transaction(router.db_for_read(_model())):
             rows = _model().objects.filter(pk=_model().ROW)
             token = rows.values_list("token", flat=True).first()
     except DatabaseError as exc:
@@ -118,6 +116,19 @@ def cache_generation_failed_read() -> None:
 def cache_generation_usable() -> bool:
     """Whether this process may use copies now: the generation known, no advance pending."""
     return _known.token is not None and not _known.advance_pending
+
+
+def own_transaction(using: str):
+    """Return a savepoint inside a caller's transaction, nothing outside one.
+
+    Inside one, a statement that fails (a taken key, a database gone) must
+    not leave the caller's transaction unusable; outside, a single statement
+    commits by itself, and a BEGIN and COMMIT around it are two round trips
+    for nothing.
+    """
+    if transaction.get_connection(using).in_atomic_block:
+        return transaction.atomic(using=using)
+    return contextlib.nullcontext()
 
 
 def forget_cache_generation() -> None:
@@ -214,13 +225,8 @@ class DatabaseSessionMixin:
         data = self._get_session(no_load=must_create)
         row = self.create_model_instance(data)
         using = router.db_for_write(self.model, instance=row)
-        own_transaction = (
-            transaction.atomic(using=using)
-            if transaction.get_connection(using).in_atomic_block
-            else contextlib.nullcontext()
-        )
         try:
-            with own_transaction:
+            with own_transaction(using):
                 row.save(force_insert=must_create, force_update=not must_create, using=using)
         except IntegrityError as exc:
             if must_create:
