@@ -113,17 +113,20 @@ def stored() -> dict:
     }
 
 
+def unreachable_redis_settings() -> dict:
+    """Return a CACHES entry for a Redis on a loopback port nothing listens on."""
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
+    }
+
+
 @pytest.fixture
 def cache_down(settings, people):
     """Point the cache (rate limits, sessions, codes) at a Redis that is not there."""
     working = settings.CACHES
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
-        }
-    }
+    settings.CACHES = {"default": unreachable_redis_settings()}
     yield working
 
 
@@ -425,8 +428,8 @@ def test_log_rows_that_cannot_be_written_are_part_of_the_outage_line(caplog):
 
 def unreachable_redis():
     """Return a django-redis cache on a port nothing listens on: every call fails at once."""
-    location = f"redis://127.0.0.1:{closed_port()}/0"
-    return RedisCache(location, {"OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1}})
+    params = unreachable_redis_settings()
+    return RedisCache(params["LOCATION"], params)
 
 
 def test_a_logout_while_the_cache_is_down_is_not_undone_when_it_comes_back(
