@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import cProfile
 import io
-import os
 import pstats
 import sys
 import time
@@ -22,31 +21,13 @@ STEPS = ("GET /login/", "POST number", "GET /verify/", "POST code", "GET /")
 
 def main() -> None:
     flows = int(sys.argv[1]) if len(sys.argv) > 1 else 50
-    from bench.run import base_env
-    from bench.services import Services, manage
+    from bench.run import project_in_this_process
 
-    with Services() as services:
-        services.start_redis()
-        services.start_postgres()
-        env = base_env(services)
-        env.update(
-            DATABASE_URL=services.database_url("bench_profile"),
-            CACHE_URL=services.cache_url(),
-            VERIFY_BACKEND="locmem",
-            ALLOWED_HOSTS="testserver",
-            LOG_LEVEL="WARNING",
-            STATIC_MANIFEST="false",
-            DJANGO_SETTINGS_MODULE="bench.settings_project",
-        )
-        manage("bench.settings_project", env, "migrate", "--noinput", "-v0")
-        os.environ.update(env)
+    with project_in_this_process("bench.profile"):
         profile(flows)
 
 
 def profile(flows: int) -> None:
-    import django
-
-    django.setup()
     from django.core.cache import cache
     from django.db import connection
     from django.test import Client

@@ -135,6 +135,36 @@ def base_env(services: Services) -> dict:
     return env
 
 
+@contextlib.contextmanager
+def project_in_this_process(name: str):
+    """Run the project in this process, as `make bench` configures it: yield the services.
+
+    For the tools that look inside a login (bench.steps, bench.profile): a
+    private PostgreSQL and Redis, the locmem backend, the database migrated
+    and Django set up.
+    """
+    with Services() as services:
+        if not services.start_redis():
+            sys.exit(f"{name} needs redis-server")
+        services.start_postgres()
+        env = base_env(services)
+        env.update(
+            DATABASE_URL=services.database_url(name.replace(".", "_")),
+            CACHE_URL=services.cache_url(),
+            VERIFY_BACKEND="locmem",
+            ALLOWED_HOSTS="testserver",
+            LOG_LEVEL="WARNING",
+            STATIC_MANIFEST="false",
+            DJANGO_SETTINGS_MODULE="bench.settings_project",
+        )
+        manage("bench.settings_project", env, "migrate", "--noinput", "-v0")
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        yield services
+
+
 def app_env(services: Services, env: dict, name: str, **extra) -> dict:
     db_name = f"bench_{name.replace('-', '_')}_{secrets.token_hex(3)}"
     return {

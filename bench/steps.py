@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
-import os
 import re
 import statistics
 import sys
@@ -67,28 +66,9 @@ PARTS = {
 
 def main() -> None:
     flows = int(sys.argv[1]) if len(sys.argv) > 1 else 100
-    from bench.run import base_env
-    from bench.services import Services, manage
+    from bench.run import project_in_this_process
 
-    with Services() as services:
-        if not services.start_redis():
-            sys.exit("bench.steps needs redis-server")
-        services.start_postgres()
-        env = base_env(services)
-        env.update(
-            DATABASE_URL=services.database_url("bench_steps"),
-            CACHE_URL=services.cache_url(),
-            VERIFY_BACKEND="locmem",
-            ALLOWED_HOSTS="testserver",
-            LOG_LEVEL="WARNING",
-            STATIC_MANIFEST="false",
-            DJANGO_SETTINGS_MODULE="bench.settings_project",
-        )
-        manage("bench.settings_project", env, "migrate", "--noinput", "-v0")
-        os.environ.update(env)
-        import django
-
-        django.setup()
+    with project_in_this_process("bench.steps") as services:
         sql, redis = round_trips(min(flows, 20), redis_port=services.redis_port)
         cpu, parts = cpu_by_part(flows)
     for name in STEPS:
