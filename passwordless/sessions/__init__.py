@@ -196,7 +196,13 @@ class DatabaseSessionMixin:
     _key_unsaved = False
 
     def save(self, must_create=False):
-        if self._key_unsaved and self.session_key is not None:
+        if self.session_key is None:
+            # A new session (or one flushed): create() takes a key and comes
+            # back here to write under it.
+            self._key_unsaved = False
+            self.create()
+            return
+        if self._key_unsaved:
             must_create = True
         data = self.serializer().dumps(self._get_session(no_load=must_create))
         if not must_create and self._written == (self.session_key, data):
@@ -219,9 +225,6 @@ class DatabaseSessionMixin:
 
     def write_row(self, must_create: bool) -> None:
         """Write the session's row: Django's DBStore.save(), in fewer round trips."""
-        if self.session_key is None:
-            self.create()
-            return
         data = self._get_session(no_load=must_create)
         row = self.create_model_instance(data)
         using = router.db_for_write(self.model, instance=row)

@@ -79,10 +79,6 @@ class SessionStore(DatabaseSessionMixin, cached_db.SessionStore):
         return db.SessionStore.exists(self, session_key)
 
     def write(self, must_create):
-        if self.session_key is None:
-            # create() picks a key and comes back here to write under it.
-            self.create()
-            return
         self.write_row(must_create)
         generation = self._generation()
         try:
