@@ -202,7 +202,8 @@ def session_moving(request: HttpRequest):
 
     On the database of the users and, when a router puts them elsewhere, on
     that of the sessions. The session is saved inside, so the end of the
-    request has nothing left to write (passwordless.sessions).
+    request has nothing left to write, and without a savepoint: a new key
+    that is taken fails the whole transaction (passwordless.sessions).
     """
     aliases = {router.db_for_write(User)}
     model = getattr(request.session, "model", None)
@@ -212,7 +213,11 @@ def session_moving(request: HttpRequest):
         for alias in sorted(aliases):
             transactions.enter_context(transaction.atomic(using=alias))
         yield
-        request.session.save()
+        save_in_transaction = getattr(request.session, "save_in_transaction", None)
+        if save_in_transaction is not None:
+            save_in_transaction()
+        else:
+            request.session.save()
 
 
 def user_requires_password(user: User) -> bool:

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import socket
 import time
+from importlib import import_module
 
 import pytest
 from django.conf import settings as django_settings
@@ -550,6 +551,43 @@ def test_a_password_change_keeps_the_session_when_the_database_fails_as_the_requ
     assert browser.get("/account/").status_code == 200
     user.refresh_from_db()
     assert user.check_password(new)
+
+
+@pytest.mark.parametrize("engine", ["passwordless.sessions.db", CACHED_DB])
+def test_a_login_whose_new_session_key_is_taken_writes_nothing_and_the_retry_logs_in(
+    settings, outbox, engine, monkeypatch
+):
+    # The new key is taken only if the random generator repeats itself: the
+    # login's transaction then fails whole rather than pay a savepoint on
+    # every login (passwordless.sessions.save_in_transaction).
+    settings.SESSION_ENGINE = engine
+    taken = import_module(engine).SessionStore()
+    taken["owner"] = "someone else"
+    taken.save()
+    UserFactory(phone_number_for_2fa=NUMBER)
+    browser = visitor()
+    start_login(browser)
+    session_key = browser.cookies[django_settings.SESSION_COOKIE_NAME].value
+    before = stored()
+    keys = iter([taken.session_key])
+    drawn = sessions.get_random_string
+    monkeypatch.setattr(
+        sessions, "get_random_string", lambda *args: next(keys, None) or drawn(*args)
+    )
+    code = last_code(outbox)
+    response = browser.post("/verify/", {"code": code})
+    assert response.status_code == 500
+    assert SOMETHING_WENT_WRONG in response.content.decode()
+    # Nothing of the login was written (no last_login), and the other
+    # session is untouched.
+    assert stored()["sessions"] == before["sessions"]
+    assert stored()["users"] == before["users"]
+    assert browser.cookies[django_settings.SESSION_COOKIE_NAME].value == session_key
+    assert import_module(engine).SessionStore(taken.session_key)["owner"] == "someone else"
+    # The provider took the code the first time; the retry finishes without it.
+    response = browser.post("/verify/", {"code": code})
+    assert response.status_code == 302
+    assert browser.get("/account/").status_code == 200
 
 
 def test_a_generation_the_database_cannot_record_is_recorded_at_the_next_read(monkeypatch):

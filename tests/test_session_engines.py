@@ -10,11 +10,11 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.sessions.backends import cached_db as django_cached_db
 from django.contrib.sessions.backends import db as django_db
-from django.contrib.sessions.backends.base import UpdateError
+from django.contrib.sessions.backends.base import CreateError, UpdateError
 from django.contrib.sessions.models import Session
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models.signals import post_delete, pre_delete
 from django.test.utils import CaptureQueriesContext
 
@@ -159,8 +159,8 @@ def test_a_moved_session_has_its_new_key_at_once_and_keeps_it(engine):
     assert not Session.objects.filter(session_key=old).exists()
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_a_moved_session_whose_new_key_is_taken_gets_another(engine, monkeypatch):
+def next_key_taken(engine, monkeypatch):
+    """Return a session of someone else's and one of mine whose next key drawn is theirs."""
     taken = engine()
     taken["owner"] = "someone else"
     taken.save()
@@ -169,11 +169,70 @@ def test_a_moved_session_whose_new_key_is_taken_gets_another(engine, monkeypatch
     store.save()
     keys = iter([taken.session_key, "k" * 32])
     monkeypatch.setattr(sessions, "get_random_string", lambda *args: next(keys))
+    return taken, store
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_moved_session_whose_new_key_is_taken_gets_another(engine, monkeypatch):
+    taken, store = next_key_taken(engine, monkeypatch)
     store.cycle_key()
     store.save()
     assert store.session_key == "k" * 32
     assert engine(taken.session_key)["owner"] == "someone else"
     assert engine("k" * 32)["owner"] == "me"
+
+
+# A login's transaction (flows.services.session_moving) ends with the session's write.
+
+
+@pytest.fixture
+def copies_in_memory(settings):
+    """cached_db's copies in a LocMem cache: the statements captured are the sessions' own."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "sessions": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    }
+    settings.SESSION_CACHE_ALIAS = "sessions"
+
+
+def moved_in_a_transaction(store, save) -> list[str]:
+    """Move `store` to a new key and save it with `save` inside a transaction: the statements."""
+    with transaction.atomic():
+        store.cycle_key()
+        store["_auth_user_id"] = "1"
+        with CaptureQueriesContext(connection) as queries:
+            save()
+    return [query["sql"].split()[0].upper() for query in queries]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_session_saved_in_its_callers_transaction_is_one_insert_without_a_savepoint(
+    engine, copies_in_memory
+):
+    ours = engine()
+    ours["a"] = 1
+    ours.save()
+    assert moved_in_a_transaction(ours, ours.save_in_transaction) == ["INSERT"]
+    # A plain save inside a transaction keeps its savepoint, as Django's does.
+    theirs = engine()
+    theirs["a"] = 1
+    theirs.save()
+    assert moved_in_a_transaction(theirs, theirs.save) == ["SAVEPOINT", "INSERT", "RELEASE"]
+    assert engine(ours.session_key)["_auth_user_id"] == "1"
+    assert engine(theirs.session_key)["_auth_user_id"] == "1"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_taken_key_fails_the_callers_transaction_and_overwrites_nothing(engine, monkeypatch):
+    taken, store = next_key_taken(engine, monkeypatch)
+    mine = store.session_key
+    with pytest.raises(CreateError), transaction.atomic():
+        store.cycle_key()
+        store.save_in_transaction()
+    assert engine(taken.session_key)["owner"] == "someone else"
+    # The transaction rolled back the old row's delete: the session is where it was.
+    assert engine(mine)["owner"] == "me"
+    assert Session.objects.count() == 2
 
 
 # The cache's copies (cached_db) --------------------------------------------------------

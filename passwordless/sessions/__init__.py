@@ -189,11 +189,34 @@ class DatabaseSessionMixin:
       transaction usable). Outside one, the single statement commits by
       itself: Django's BEGIN and COMMIT around it are two round trips for
       nothing.
+    - A caller whose transaction ends with the session's write
+      (flows.services.session_moving: a login, a password change) saves it
+      with `save_in_transaction()`: no savepoint, and a taken key fails the
+      caller's transaction instead of drawing another.
     """
 
     _written = None
     # cycle_key() drew a key that the next save inserts.
     _key_unsaved = False
+    # save_in_transaction() is writing: no savepoint, a taken key is an error.
+    _in_callers_transaction = False
+
+    def save_in_transaction(self):
+        """Save the session as part of the caller's transaction, without a savepoint.
+
+        A savepoint (two round trips) is what lets a caller's transaction
+        survive an INSERT that finds its new key taken, so that another key
+        can be drawn. A key is 32 characters drawn by `secrets` (165 bits):
+        it is taken only if the random generator repeats itself, the failure
+        that would also let someone guess a key. Here that failure fails the
+        caller's transaction (CreateError): nothing of it is written, and
+        the row that holds the key is never touched.
+        """
+        self._in_callers_transaction = True
+        try:
+            self.save()
+        finally:
+            self._in_callers_transaction = False
 
     def save(self, must_create=False):
         if self.session_key is None:
@@ -210,7 +233,7 @@ class DatabaseSessionMixin:
         try:
             self.write(must_create)
         except CreateError:
-            if not self._key_unsaved:
+            if not self._key_unsaved or self._in_callers_transaction:
                 raise
             # The key cycle_key() drew is taken (practically never): another.
             self._key_unsaved = False
@@ -228,8 +251,12 @@ class DatabaseSessionMixin:
         data = self._get_session(no_load=must_create)
         row = self.create_model_instance(data)
         using = router.db_for_write(self.model, instance=row)
+        if self._in_callers_transaction:
+            writing = contextlib.nullcontext()
+        else:
+            writing = own_transaction(using)
         try:
-            with own_transaction(using):
+            with writing:
                 row.save(force_insert=must_create, force_update=not must_create, using=using)
         except IntegrityError as exc:
             if must_create:
@@ -246,6 +273,8 @@ class DatabaseSessionMixin:
             try:
                 self.save(must_create=True)
             except CreateError:
+                if self._in_callers_transaction:
+                    raise
                 continue
             self.modified = True
             return
