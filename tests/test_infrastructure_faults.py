@@ -19,10 +19,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import subprocess
 import time
 from importlib import import_module
 
 import pytest
+import redis
 from django.conf import settings as django_settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.signals import user_logged_in
@@ -35,7 +37,7 @@ from django_redis.cache import RedisCache
 from accounts.models import User
 from flows.services import PENDING_SESSION_KEY
 from passwordless import outages, sessions
-from passwordless.sessions import cache_generation, forget_cache_generation
+from passwordless.sessions import cache_generation, cached_db, forget_cache_generation
 from verificationlog.models import VerificationLog
 
 from .conftest import NUMBER, OTHER_NUMBER, last_code, start_login
@@ -603,3 +605,84 @@ def test_a_generation_the_database_cannot_record_is_recorded_at_the_next_read(mo
     now[0] += sessions.GENERATION_POLL_INTERVAL
     assert sessions.cache_generation() != first
     assert sessions.cache_generation_usable()
+
+
+class RedisServer:
+    """A redis-server of the test's own on a free loopback port, its snapshot in `directory`."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.port = closed_port()
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind", "127.0.0.1",
+                "--port", str(self.port),
+                "--dir", str(self.directory),
+                "--dbfilename", "dump.rdb",
+                "--save", "",
+                "--appendonly", "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.client().ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def client(self):
+        return redis.Redis(host="127.0.0.1", port=self.port)
+
+    def stop(self):
+        """Stop without saving (no save points): the next start loads the last snapshot."""
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def own_redis(settings, tmp_path):
+    server = RedisServer(tmp_path)
+    server.start()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{server.port}/0",
+        }
+    }
+    settings.SESSION_ENGINE = CACHED_DB
+    yield server
+    server.stop()
+
+
+@pytest.mark.services
+def test_a_logout_is_not_undone_by_redis_restarting_from_an_older_snapshot(own_redis, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(sessions, "clock", lambda: now[0])
+    browser = visitor()
+    browser.force_login(UserFactory())
+    assert browser.get("/account/").status_code == 200
+    stolen = browser.cookies[django_settings.SESSION_COOKIE_NAME].value
+    # Redis snapshots while the person is logged in, then they log out.
+    own_redis.client().save()
+    assert browser.post("/logout/").status_code == 302
+    # Redis restarts from that snapshot: the logged-in copy is back in it.
+    own_redis.stop()
+    own_redis.start()
+    key = caches["default"].make_key(cached_db.KEY_PREFIX + stolen)
+    assert own_redis.client().exists(key)
+    # Within a second every process sees a new server and a new generation;
+    # the copy of the old one is never served, and the stolen cookie stays dead.
+    now[0] += sessions.GENERATION_POLL_INTERVAL
+    thief = visitor()
+    thief.cookies[django_settings.SESSION_COOKIE_NAME] = stolen
+    response = thief.get("/account/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
