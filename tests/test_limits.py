@@ -60,8 +60,9 @@ def assert_429(response, pattern=RATE_LIMITED, longest=None):
     return retry_after
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def clock(time_machine):
+    """Stop the clock: counting windows are fixed, and one must not end mid-test."""
     time_machine.move_to(START, tick=False)
     return time_machine
 
