@@ -108,7 +108,7 @@ def test_production_settings_are_hardened():
         "proxy_ssl_header": ["HTTP_X_FORWARDED_PROTO", "https"],
         "trusted_origins": ["https://login.example.com"],
         "cache": "django_redis.cache.RedisCache",
-        "static": "whitenoise.storage.CompressedManifestStaticFilesStorage",
+        "static": "passwordless.staticfiles.ManifestStaticFilesStorage",
         "log_format": "json",
     }
 
