@@ -93,13 +93,17 @@ class Counter:
         # The module's path before the split: a new salt would restart every counter.
         return salted_hmac("accounts.counters", self.value, algorithm="sha256").hexdigest()[:32]
 
+    @property
+    def offset(self) -> int:
+        """Return the second of each period at which this value's windows start."""
+        return int(self._digest[:8], 16) % self.rate.period
+
     def window(self, now: int | None = None) -> tuple[int, int]:
         """Return (start, end) in seconds since the epoch of the window holding `now`."""
         if now is None:
             now = int(time.time())
         period = self.rate.period
-        offset = int(self._digest[:8], 16) % period
-        start = now - (now - offset) % period
+        start = now - (now - self.offset) % period
         return start, start + period
 
     def key(self, now: int | None = None) -> str:
