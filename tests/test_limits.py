@@ -60,9 +60,8 @@ def assert_429(response, pattern=RATE_LIMITED, longest=None):
     return retry_after
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def clock(time_machine):
-    """Stop the clock: counting windows are fixed, and one must not end mid-test."""
     time_machine.move_to(START, tick=False)
     return time_machine
 
